@@ -1,0 +1,68 @@
+/*
+ * db.h - PostgreSQL through libpq: a small connection pool, parameterised
+ * statements only, transactions, and the migration runner.
+ *
+ * Every connection sets search_path to the service's own schema,
+ * statement_timeout (DB_STATEMENT_TIMEOUT_MS), TimeZone 'Asia/Shanghai'
+ * and application_name. Errors carry the SQLSTATE so callers can map a
+ * unique violation (23505), a foreign-key violation (23503) or a
+ * serialization failure (40001) to the right HTTP answer.
+ */
+#ifndef SHANTANG_CORE_DB_H
+#define SHANTANG_CORE_DB_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+typedef struct db_err {
+    char sqlstate[6]; /* "" when the failure was not from the server */
+    char msg[256];    /* human-readable, never contains parameter values */
+} db_err;
+
+typedef struct db_pool db_pool;
+
+/*
+ * db_pool_new - open up to size connections lazily to conninfo with the
+ * given schema as search_path. Returns NULL with err if the first connection
+ * fails.
+ */
+db_pool *db_pool_new(const char *conninfo, const char *schema, int size, int stmt_timeout_ms,
+                     const char *app_name, db_err *err);
+
+/*
+ * db_acquire - a connection for this thread's exclusive use, waiting up to
+ * timeout_ms; reconnects a broken one. NULL with err on timeout or failure.
+ * Give it back with db_release.
+ */
+PGconn *db_acquire(db_pool *pool, int timeout_ms, db_err *err);
+
+/* db_release - return conn to the pool; a connection left in a transaction is rolled back */
+void db_release(db_pool *pool, PGconn *conn);
+
+/* db_pool_free - close every connection; returns NULL */
+db_pool *db_pool_free(db_pool *pool);
+
+/* db_ping - 0 if a trivial query succeeds on some pooled connection within timeout_ms */
+int db_ping(db_pool *pool, int timeout_ms);
+
+/*
+ * db_exec - run sql with n text parameters ($1..$n; NULL element = SQL NULL).
+ * Returns the result (caller PQclear()s it) when the status is COMMAND_OK or
+ * TUPLES_OK; otherwise NULL with err filled.
+ */
+PGresult *db_exec(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err);
+
+/* db_begin / db_commit / db_rollback - 0 on success, -1 with err */
+int db_begin(PGconn *conn, db_err *err);
+int db_commit(PGconn *conn, db_err *err);
+int db_rollback(PGconn *conn);
+
+/*
+ * db_migrate - apply every dir/NNN_*.sql not yet recorded in
+ * <schema>.schema_migrations, in name order, each in its own transaction,
+ * under an advisory lock so that concurrent instances apply each once.
+ * Returns the number applied, or -1 with err naming the file.
+ */
+int db_migrate(PGconn *conn, const char *schema, const char *dir, db_err *err);
+
+#endif

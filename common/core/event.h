@@ -1,0 +1,37 @@
+/*
+ * event.h - the CloudEvents 1.0 JSON envelope every Shantang event travels in.
+ *
+ * {"specversion":"1.0","id":"<uuid v7>","source":"/shantang/<service>",
+ *  "type":"project.registered","subject":"<aggregate id>",
+ *  "time":"<RFC 3339 UTC>","datacontenttype":"application/json","data":{...}}
+ * The Kafka key is the subject (the aggregate id), so one aggregate's events
+ * stay in order on one partition.
+ */
+#ifndef SHANTANG_CORE_EVENT_H
+#define SHANTANG_CORE_EVENT_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/*
+ * event_new - a new envelope; takes ownership of data (even on failure).
+ * Returns a cJSON object owned by the caller, or NULL on allocation failure.
+ */
+cJSON *event_new(const char *service, const char *type, const char *subject, cJSON *data);
+
+/*
+ * event_validate - 0 if ev is a well-formed CloudEvents 1.0 JSON envelope
+ * (required attributes present and strings, specversion "1.0", time RFC
+ * 3339, data an object); -1 with err naming the attribute otherwise.
+ */
+int event_validate(const cJSON *ev, char *err, size_t errlen);
+
+/* event_id / event_type / event_subject - attribute accessors; NULL if absent */
+const char *event_id(const cJSON *ev);
+const char *event_type(const cJSON *ev);
+const char *event_subject(const cJSON *ev);
+
+/* event_data - the data object (borrowed), or NULL */
+const cJSON *event_data(const cJSON *ev);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * http.h - the HTTP front on libmicrohttpd: routing, limits, auth, errors.
+ *
+ * What it trusts: nothing from the client. Bodies over HTTP_BODY_LIMIT get
+ * 413 before a handler runs; bodies that are not UTF-8 get 400; routes that
+ * need a role get 401 without a valid bearer token and 403 with a token of
+ * another role. Every response carries X-Request-Id (taken from the request
+ * if it is sane, otherwise a new UUID), which is also the log request id.
+ * Every error is RFC 9457 problem+json:
+ *   {"type":"https://shantang.cn/problems/<slug>","title":"...","status":422,
+ *    "detail":"...","instance":"/v1/projects","pointer":"/village_codes/0",
+ *    "errors":[{"pointer":"/village_codes/0","detail":"..."}],
+ *    "request_id":"..."}
+ * Built-in routes: GET /healthz (process alive), GET /readyz (the service's
+ * ready callback: database and Kafka reachable), GET /metrics (Prometheus).
+ * Threads: a pool of HTTP_THREADS; handlers may block on the database.
+ */
+#ifndef SHANTANG_CORE_HTTP_H
+#define SHANTANG_CORE_HTTP_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "core/auth.h"
+
+#define HTTP_MAX_PATH_PARAMS 4
+
+typedef struct http_req {
+    const char *method;                       /* "GET", "POST", ... */
+    const char *path;                         /* URL path without the query */
+    const char *route;                        /* the matched route pattern */
+    const char *body;                         /* NUL-terminated body, "" if none */
+    size_t body_len;                          /* bytes of body */
+    const char *params[HTTP_MAX_PATH_PARAMS]; /* values of {name} segments, in order */
+    int nparams;                              /* used entries of params */
+    auth_claims auth;                         /* the caller, when authenticated */
+    int authenticated;                        /* 1 when auth holds a verified token */
+    const char *request_id;                   /* X-Request-Id of this request */
+    void *conn;                               /* struct MHD_Connection *, for the accessors */
+} http_req;
+
+typedef struct http_resp {
+    int status;                 /* HTTP status code */
+    char *body;                 /* malloc'd body, owned by the response */
+    const char *content_type;   /* static string */
+    char location[256];         /* Location header when non-empty */
+    char content_disposition[128]; /* Content-Disposition when non-empty */
+    size_t body_len;            /* bytes of body (binary bodies allowed) */
+} http_resp;
+
+typedef void (*http_handler)(http_req *req, http_resp *resp, void *ctx);
+
+typedef struct http_route {
+    const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    const char *pattern; /* "/v1/projects/{id}"; {x} matches one non-empty segment */
+    int roles;           /* ROLE_* bits allowed; 0 = no token needed */
+    http_handler fn;     /* the handler */
+} http_route;
+
+/* http_query - the value of query argument name, or NULL (borrowed, valid during the request) */
+const char *http_query(const http_req *req, const char *name);
+
+/* http_header - the value of request header name (case-insensitive), or NULL */
+const char *http_header(const http_req *req, const char *name);
+
+/* http_reply_json - set status and a JSON body; takes ownership of body (may be NULL) */
+void http_reply_json(http_resp *resp, int status, cJSON *body);
+
+/* http_reply_raw - set status, content type (static) and a copy of len bytes */
+void http_reply_raw(http_resp *resp, int status, const char *content_type, const void *data,
+                    size_t len);
+
+/*
+ * http_problem - an RFC 9457 answer. slug names the problem type
+ * ("validation", "not-found", "conflict", ...); pointer is a JSON pointer to
+ * the offending field or NULL. detail is printf-style.
+ */
+void http_problem(http_resp *resp, int status, const char *slug, const char *title,
+                  const char *pointer, const char *detail_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/*
+ * http_parse_json - parse the request body as a JSON object. On failure sets
+ * a 400 problem on resp and returns NULL. Caller owns the result.
+ */
+cJSON *http_parse_json(const http_req *req, http_resp *resp);
+
+typedef struct http_server http_server;
+
+typedef struct http_config {
+    const char *addr;          /* listen address, e.g. "127.0.0.1" */
+    int port;                  /* listen port */
+    int threads;               /* worker threads */
+    size_t body_limit;         /* bytes; larger bodies get 413 */
+    const unsigned char *jwt_key; /* HS256 key (borrowed) */
+    size_t jwt_key_len;        /* bytes of jwt_key */
+    const http_route *routes;  /* route table (borrowed) */
+    size_t nroutes;            /* entries of routes */
+    void *ctx;                 /* passed to every handler */
+    int (*ready)(void *ctx);   /* /readyz: 1 when ready */
+} http_config;
+
+/* http_start - bind and start serving. Returns NULL with err on failure */
+http_server *http_start(const http_config *cfg, char *err, size_t errlen);
+
+/*
+ * http_stop - stop accepting connections, let in-flight requests finish
+ * (libmicrohttpd quiesce, then stop), free the server. Returns NULL.
+ */
+http_server *http_stop(http_server *srv);
+
+/*
+ * Validation helpers for handlers: each checks one field of obj, and on
+ * failure sets a 422 problem naming /name (or the given pointer) and returns
+ * -1. Absent optional fields return 0 and leave the output untouched.
+ */
+int http_field_string(const cJSON *obj, const char *name, int required, size_t min_chars,
+                      size_t max_chars, const char **out, http_resp *resp);
+int http_field_int64(const cJSON *obj, const char *name, int required, long long min,
+                     long long max, long long *out, int *present, http_resp *resp);
+int http_field_date(const cJSON *obj, const char *name, int required, const char **out,
+                    http_resp *resp);
+
+/*
+ * Cursor pagination: http_page_limit reads ?limit= (default 50, 1..1000; a
+ * bad value sets a 422 and returns -1). A cursor is the Base64url of the last
+ * item's sort key; http_cursor_decode writes it into key (NUL-terminated),
+ * returning 0, 1 when absent, or -1 after setting a 422.
+ */
+int http_page_limit(const http_req *req, http_resp *resp);
+int http_cursor_decode(const http_req *req, char *key, size_t keylen, http_resp *resp);
+char *http_cursor_encode(const char *key); /* malloc'd */
+
+#endif

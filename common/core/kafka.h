@@ -1,0 +1,102 @@
+/*
+ * kafka.h - librdkafka plumbing: the idempotent producer, topic creation,
+ * and the consumer-group loop that applies events effectively once.
+ *
+ * Producer: enable.idempotence=true, acks=all, lz4; only a delivery report
+ * means delivered; a fatal idempotence error is reported through
+ * kafka_producer_fatal() and the service stops (its supervisor restarts it).
+ *
+ * Consumer loop: enable.auto.offset.store=false. For each message: parse the
+ * CloudEvents envelope; in one database transaction record the event id in
+ * <schema>.processed_events (a redelivered id changes nothing) and call the
+ * handler; commit; only then store the offset (auto-commit then commits it).
+ * A message that cannot be processed (bad JSON, bad envelope, handler says
+ * permanent) goes to the dead-letter topic through the outbox, in the same
+ * transaction that records its id, with the reason, source topic, partition
+ * and offset; the partition keeps moving. A transient failure (database down)
+ * is retried with back-off without moving on.
+ */
+#ifndef SHANTANG_CORE_KAFKA_H
+#define SHANTANG_CORE_KAFKA_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include "core/db.h"
+
+#define KAFKA_DEADLETTER_TOPIC "deadletter.v1"
+
+/*
+ * kafka_producer_new - an idempotent producer for brokers with client.id.
+ * Returns the handle (caller owns; destroy with kafka_producer_close) or
+ * NULL with err.
+ */
+rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id, char *err,
+                               size_t errlen);
+
+/* kafka_producer_fatal - 1 once the producer has raised a fatal error */
+int kafka_producer_fatal(void);
+
+/*
+ * kafka_producer_close - flush with a deadline of timeout_ms, log how many
+ * messages were left undelivered, destroy rk. Returns NULL.
+ */
+rd_kafka_t *kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
+
+/*
+ * kafka_ensure_topics - create each topic "name:partitions" of the
+ * NULL-terminated list with the admin API if missing (replication factor 1
+ * unless KAFKA_REPLICATION says otherwise). Already existing is not an
+ * error. Returns 0, or -1 with err.
+ */
+int kafka_ensure_topics(const char *brokers, const char *const *topics, int replication,
+                        int timeout_ms, char *err, size_t errlen);
+
+/* kafka_ping - 0 if the cluster answers a metadata request within timeout_ms */
+int kafka_ping(rd_kafka_t *rk, int timeout_ms);
+
+typedef enum {
+    KAFKA_APPLY_OK = 0,        /* applied (or nothing to do); commit */
+    KAFKA_APPLY_PERMANENT = 1, /* cannot ever apply: dead-letter with err, commit */
+    KAFKA_APPLY_RETRY = 2      /* transient: roll back, back off, try the same message again */
+} kafka_apply_result;
+
+/*
+ * kafka_apply_fn - apply one event on conn, inside the loop's transaction.
+ * ev is borrowed. Fill err for PERMANENT and RETRY.
+ */
+typedef kafka_apply_result (*kafka_apply_fn)(PGconn *conn, const cJSON *ev, void *ctx,
+                                             char *err, size_t errlen);
+
+typedef struct kafka_consumer_def {
+    const char *group_id;      /* consumer group, e.g. "enrollment" */
+    const char *const *topics; /* NULL-terminated topics to subscribe to */
+    kafka_apply_fn apply;      /* the service's handler */
+    void *ctx;                 /* passed to apply */
+} kafka_consumer_def;
+
+typedef struct kafka_consumer kafka_consumer;
+
+/*
+ * kafka_consumer_start - subscribe and run the loop in its own thread against
+ * pool. Returns NULL with err on failure.
+ */
+kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_def *def,
+                                     db_pool *pool, char *err, size_t errlen);
+
+/* kafka_consumer_applied - events applied (not counting duplicates) since start */
+long kafka_consumer_applied(const kafka_consumer *c);
+
+/* kafka_consumer_duplicates - redelivered events skipped since start */
+long kafka_consumer_duplicates(const kafka_consumer *c);
+
+/* kafka_consumer_deadlettered - events sent to the dead-letter topic since start */
+long kafka_consumer_deadlettered(const kafka_consumer *c);
+
+/*
+ * kafka_consumer_stop - stop the loop, close the consumer (commits stored
+ * offsets and leaves the group), join the thread. Returns NULL.
+ */
+kafka_consumer *kafka_consumer_stop(kafka_consumer *c);
+
+#endif

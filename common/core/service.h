@@ -1,0 +1,101 @@
+/*
+ * service.h - the one skeleton every Shantang program runs in.
+ *
+ * main() hands a service_def to service_main(), which: refuses to run as
+ * root; loads the common parameters and the service's own table from the
+ * environment; initialises logging; opens the database pool on the service's
+ * schema and applies its migrations (schemas/sql/<name>/, MIGRATIONS_DIR);
+ * creates the idempotent producer and starts the outbox relay; calls the
+ * service's init; starts its consumers and the HTTP front; then waits for
+ * SIGTERM/SIGINT (the handler only clears a flag). Shutdown in order: stop
+ * HTTP (in-flight requests finish), stop consumers, the service's fini, stop
+ * the relay, flush the producer with a deadline, close the database.
+ * `<program> --print-config` writes the sample environment file and exits.
+ */
+#ifndef SHANTANG_CORE_SERVICE_H
+#define SHANTANG_CORE_SERVICE_H
+
+#include <stddef.h>
+#include <librdkafka/rdkafka.h>
+#include "util/cfg.h"
+#include "core/db.h"
+#include "core/http.h"
+#include "core/kafka.h"
+#include "core/outbox.h"
+
+/* The common parameters every service reads, in table order. */
+enum {
+    SVC_HTTP_ADDR,
+    SVC_HTTP_PORT,
+    SVC_HTTP_THREADS,
+    SVC_HTTP_BODY_LIMIT,
+    SVC_DATABASE_URL,
+    SVC_DB_POOL_SIZE,
+    SVC_DB_STATEMENT_TIMEOUT_MS,
+    SVC_KAFKA_BROKERS,
+    SVC_JWT_SECRET,
+    SVC_LOG_LEVEL,
+    SVC_MIGRATIONS_DIR,
+    SVC_OUTBOX_RETAIN_HOURS,
+    SVC_SHUTDOWN_TIMEOUT_MS,
+    SVC_NPARAMS
+};
+
+typedef struct service_ctx {
+    const char *name;     /* service name, also its schema and client id */
+    cfg *common;          /* common parameters, indexed by SVC_* */
+    cfg *own;             /* the service's own parameters, indexed by its enum */
+    db_pool *db;          /* pool on the service's schema */
+    rd_kafka_t *producer; /* the idempotent producer (used by the relay) */
+    outbox_relay *relay;  /* the relay; wake it after committing outbox rows */
+    void *state;          /* the service's own state, set by its init */
+} service_ctx;
+
+typedef struct service_def {
+    const char *name;                 /* "registry": schema, client id, log name */
+    int default_port;                 /* HTTP_PORT default */
+    const cfg_param *params;          /* the service's own parameters (may be NULL) */
+    size_t nparams;                   /* entries of params */
+    const http_route *routes;         /* the service's routes */
+    size_t nroutes;                   /* entries of routes */
+    const char *const *topics;        /* "name:partitions" it publishes to; created if missing */
+    const kafka_consumer_def *consumers; /* consumer loops; ctx is replaced by the service_ctx */
+    size_t nconsumers;                /* entries of consumers */
+    int (*init)(service_ctx *ctx, char *err, size_t errlen); /* after db and kafka; may be NULL */
+    void (*fini)(service_ctx *ctx);   /* before the relay stops; may be NULL */
+} service_def;
+
+/* service_main - run the program; returns the process exit code */
+int service_main(int argc, char **argv, const service_def *def);
+
+/*
+ * service_tx_begin / service_tx_end - the handler-side unit of work: acquire
+ * a connection and begin; on end commit (commit=1) or roll back, release the
+ * connection, and wake the relay after a commit. service_tx_begin returns
+ * NULL after setting a 503 problem on resp when the database is unavailable.
+ * service_tx_end returns 0, or -1 after setting a 503 problem on a failed
+ * commit.
+ */
+PGconn *service_tx_begin(service_ctx *ctx, http_resp *resp);
+int service_tx_end(service_ctx *ctx, PGconn *conn, int commit, http_resp *resp);
+
+/*
+ * service_create - the shared shape of a creating POST with Idempotency-Key:
+ * claims the key (if the request has one), calls create(conn, ...) which
+ * inserts rows and outbox events and fills resp, stores the answer under the
+ * key, commits. A replay answers the first response; a mismatch answers 422;
+ * a failed create rolls back everything. The create function returns 0 to
+ * commit, -1 to roll back (resp already holds the problem).
+ */
+typedef int (*service_create_fn)(PGconn *conn, http_req *req, http_resp *resp, void *arg);
+void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_create_fn create,
+                    void *arg);
+
+/*
+ * service_db_problem - answer a database failure: 23505 -> 409, 23503/23514/
+ * 22xxx -> 422, 40001/40P01 -> 409 retryable, connection loss or timeout ->
+ * 503 with Retry-After; the detail never echoes parameter values.
+ */
+void service_db_problem(http_resp *resp, const db_err *err);
+
+#endif
