@@ -25,12 +25,23 @@ static int check_passed;
     } while (0)
 
 #define CHECK_INT(got, want, what)                                                                 \
-    CHECK((long long)(got) == (long long)(want), "%s: got %lld, want %lld", what,                 \
+    CHECK((long long)(got) == (long long)(want), "%s: got %lld, want %lld", what,                  \
           (long long)(got), (long long)(want))
 
-#define CHECK_STR(got, want, what)                                                                 \
-    CHECK((got) != NULL && strcmp((got), (want)) == 0, "%s: got \"%s\", want \"%s\"", what,        \
-          (got) ? (got) : "(null)", want)
+#define CHECK_STR(got, want, what) check_str((got), (want), (what), __FILE__, __LINE__)
+
+/* check_str - compare two strings, NULL got never equal */
+static inline void check_str(const char *got, const char *want, const char *what, const char *file,
+                             int line)
+{
+    if (got != NULL && want != NULL && strcmp(got, want) == 0) {
+        check_passed++;
+        return;
+    }
+    check_failed++;
+    fprintf(stderr, "%s:%d: %s: got \"%s\", want \"%s\"\n", file, line, what, got ? got : "(null)",
+            want ? want : "(null)");
+}
 
 static inline int check_done(void)
 {

@@ -1,0 +1,147 @@
+/*
+ * page.c - cursor-paginated list answers, shared by every service.
+ *
+ * Trusts the rows it is given to hold valid JSON (they come from the
+ * service's own jsonb columns or functions). Reads no configuration.
+ */
+#include "core/page.h"
+
+#include "core/service.h"
+#include "util/crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* sbuf - a growing byte buffer private to this file */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+/* sbuf_put - append n bytes; marks the buffer failed on allocation failure */
+static void sbuf_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* sbuf_str - append a NUL-terminated string */
+static void sbuf_str(sbuf *b, const char *s)
+{
+    sbuf_put(b, s, strlen(s));
+}
+
+/* page_reply - answer a page of items with its next cursor */
+void page_reply(http_resp *resp, const PGresult *res, int json_col, int key_col, int limit,
+                const char *extra_json)
+{
+    sbuf b = {0};
+    int rows = PQntuples(res);
+    int shown = rows > limit ? limit : rows;
+
+    sbuf_str(&b, "{\"items\":[");
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            sbuf_put(&b, ",", 1);
+        sbuf_str(&b, PQgetvalue(res, i, json_col));
+    }
+    sbuf_str(&b, "],\"next\":");
+    if (rows > limit && shown > 0) {
+        char *cursor = http_cursor_encode(PQgetvalue(res, shown - 1, key_col));
+        if (cursor == NULL) {
+            b.failed = 1;
+        } else {
+            sbuf_put(&b, "\"", 1);
+            sbuf_str(&b, cursor);
+            sbuf_put(&b, "\"", 1);
+            free(cursor);
+        }
+    } else {
+        sbuf_str(&b, "null");
+    }
+    if (extra_json != NULL && *extra_json) {
+        sbuf_put(&b, ",", 1);
+        sbuf_str(&b, extra_json);
+    }
+    sbuf_put(&b, "}", 1);
+    if (b.failed) {
+        free(b.p);
+        http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+        return;
+    }
+    http_reply_raw(resp, 200, "application/json", b.p, b.len);
+    free(b.p);
+}
+
+/* page_args - the limit and cursor of a list request; -1 after a 422 */
+int page_args(const http_req *req, http_resp *resp, int uuid_keys, char cursor_buf[64],
+              const char **cursor_out, char limit_sql[16])
+{
+    int limit = http_page_limit(req, resp);
+    if (limit < 0)
+        return -1;
+    int rc = http_cursor_decode(req, cursor_buf, 64, resp);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && uuid_keys && !crypto_uuid_valid(cursor_buf)) {
+        http_problem(resp, 422, "validation", "Invalid cursor", "/cursor",
+                     "the cursor does not come from this list");
+        return -1;
+    }
+    *cursor_out = rc == 0 ? cursor_buf : NULL;
+    snprintf(limit_sql, 16, "%d", limit + 1);
+    return limit;
+}
+
+/* page_query - run a list query and answer its page */
+void page_query(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                const char *const *params, int limit)
+{
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return;
+    db_err err;
+    PGresult *res = db_exec(conn, sql, n, params, &err);
+    if (res == NULL)
+        service_db_problem(resp, &err);
+    else
+        page_reply(resp, res, 0, 1, limit, NULL);
+    PQclear(res);
+    service_tx_end(ctx, conn, 0, NULL);
+}
+
+/* page_query_one - run a one-row query and answer its JSON, or 404 */
+void page_query_one(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                    const char *const *params, const char *what)
+{
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return;
+    db_err err;
+    PGresult *res = db_exec(conn, sql, n, params, &err);
+    if (res == NULL)
+        service_db_problem(resp, &err);
+    else if (PQntuples(res) == 0)
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such %s", what);
+    else
+        http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
+                       (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    service_tx_end(ctx, conn, 0, NULL);
+}

@@ -1,0 +1,254 @@
+/*
+ * registry_regions.c - region reference data: the importer for the national
+ * statistical code list format, the village check other handlers use, and
+ * the read API (/v1/regions).
+ *
+ * Trusts: nothing in an imported file; every row is checked (12-digit code,
+ * known level, parent present before its children) and the whole import is
+ * one transaction. Reads REGISTRY_REGIONS_FILE at start-up (main.c).
+ */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/page.h"
+#include "core/service.h"
+
+#define REGION_LINE_MAX 1024
+
+/* csv_split - split one CSV line in place into at most max fields; quotes allowed */
+static int csv_split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+
+    while (n < max) {
+        char *out = p;
+        fields[n++] = p;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (*p == '\0')
+                    break;
+                if (*p == '"' && p[1] == '"') {
+                    *out++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *out++ = *p++;
+                }
+            }
+            while (*p && *p != ',')
+                p++;
+        } else {
+            while (*p && *p != ',')
+                *out++ = *p++;
+        }
+        int last = (*p == '\0');
+        *out = '\0';
+        if (last)
+            break;
+        p++;
+    }
+    return n;
+}
+
+/* trim - strip ASCII white space at both ends, in place */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* registry_regions_import - upsert every row of a region list; -1 and err on the first bad line */
+long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
+{
+    static const char *sql =
+        "INSERT INTO regions (code, name, level, parent, side, official) "
+        "VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6::boolean) "
+        "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level, "
+        "parent = EXCLUDED.parent, side = EXCLUDED.side, official = EXCLUDED.official";
+    char line[REGION_LINE_MAX];
+    long lineno = 0, rows = 0;
+
+    while (fgets(line, sizeof(line), in) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(in)) {
+            snprintf(err, errlen, "line %ld: longer than %d bytes", lineno, REGION_LINE_MAX - 1);
+            return -1;
+        }
+        char *text = trim(line);
+        if (lineno == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+            text += 3; /* a spreadsheet's byte-order mark */
+        if (*text == '\0' || *text == '#')
+            continue;
+        char *f[6];
+        int n = csv_split(text, f, 6);
+        for (int i = 0; i < n; i++)
+            f[i] = trim(f[i]);
+        if (rows == 0 && strcmp(f[0], "code") == 0)
+            continue; /* header row */
+        if (n < 4 || n > 5) {
+            snprintf(err, errlen, "line %ld: expected code,name,level,parent[,provisional]",
+                     lineno);
+            return -1;
+        }
+        if (!registry_region_code_valid(f[0])) {
+            snprintf(err, errlen, "line %ld: code must be 12 digits", lineno);
+            return -1;
+        }
+        const char *level = registry_level_parse(f[2]);
+        if (level == NULL) {
+            snprintf(err, errlen, "line %ld: unknown level", lineno);
+            return -1;
+        }
+        if (*f[1] == '\0') {
+            snprintf(err, errlen, "line %ld: empty name", lineno);
+            return -1;
+        }
+        int is_province = strcmp(level, "province") == 0;
+        if (is_province != (*f[3] == '\0') || (*f[3] && !registry_region_code_valid(f[3]))) {
+            snprintf(err, errlen, "line %ld: a province has no parent, every other level one",
+                     lineno);
+            return -1;
+        }
+        const char *official = (n == 5 && strcmp(f[4], "provisional") == 0) ? "false" : "true";
+        if (n == 5 && *f[4] && strcmp(f[4], "provisional") != 0 && strcmp(f[4], "official")) {
+            snprintf(err, errlen, "line %ld: 5th column must be official or provisional", lineno);
+            return -1;
+        }
+        const char *params[6] = {f[0], f[1], level, f[3], registry_region_side(f[0]), official};
+        db_err dberr;
+        PGresult *res = db_exec(conn, sql, 6, params, &dberr);
+        if (res == NULL) {
+            if (strcmp(dberr.sqlstate, "23503") == 0)
+                snprintf(err, errlen, "line %ld: parent %s is not known (list parents first)",
+                         lineno, f[3]);
+            else
+                snprintf(err, errlen, "line %ld: %s", lineno, dberr.msg);
+            return -1;
+        }
+        PQclear(res);
+        rows++;
+    }
+    return rows;
+}
+
+/* registry_village_check - 0 for a known village, else a 422 (or 503) at pointer */
+int registry_village_check(PGconn *conn, const char *code, const char *pointer, http_resp *resp)
+{
+    if (!registry_region_code_valid(code)) {
+        http_problem(resp, 422, "validation", "Invalid region code", pointer,
+                     "a region code is 12 digits");
+        return -1;
+    }
+    db_err err;
+    const char *params[1] = {code};
+    PGresult *res = db_exec(conn, "SELECT level FROM regions WHERE code = $1", 1, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    int rc = 0;
+    if (PQntuples(res) == 0) {
+        http_problem(resp, 422, "unknown-region", "Unknown region", pointer,
+                     "region %s is not in the registry", code);
+        rc = -1;
+    } else if (strcmp(PQgetvalue(res, 0, 0), "village") != 0) {
+        http_problem(resp, 422, "not-a-village", "Not a village", pointer,
+                     "region %s is a %s, not a village", code, PQgetvalue(res, 0, 0));
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* registry_regions_list - GET /v1/regions?level=&parent=&side= */
+void registry_regions_list(http_req *req, http_resp *resp, void *ctx)
+{
+    const char *level = http_query(req, "level");
+    const char *parent = http_query(req, "parent");
+    const char *side = http_query(req, "side");
+    const char *cursor;
+    char cursor_buf[64], limit_sql[16];
+    int limit = page_args(req, resp, 0, cursor_buf, &cursor, limit_sql);
+
+    if (limit < 0)
+        return;
+    if (level && registry_level_parse(level) == NULL) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/level",
+                     "level is one of province, city, county, town, village");
+        return;
+    }
+    if (side && strcmp(side, "zhejiang") && strcmp(side, "shanghai")) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/side",
+                     "side is zhejiang or shanghai");
+        return;
+    }
+    if (parent && !registry_region_code_valid(parent)) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/parent",
+                     "parent is a 12-digit region code");
+        return;
+    }
+    const char *params[5] = {cursor, level ? registry_level_parse(level) : NULL, parent, side,
+                             limit_sql};
+    page_query(ctx, resp,
+               "SELECT region_json(r)::text, r.code FROM regions r "
+               "WHERE ($1::text IS NULL OR r.code > $1) "
+               "AND ($2::text IS NULL OR r.level = $2) "
+               "AND ($3::text IS NULL OR r.parent = $3) "
+               "AND ($4::text IS NULL OR r.side = $4) "
+               "ORDER BY r.code LIMIT $5::int",
+               5, params, limit);
+}
+
+/* registry_regions_get - GET /v1/regions/{code} */
+void registry_regions_get(http_req *req, http_resp *resp, void *ctx)
+{
+    const char *params[1] = {req->params[0]};
+    if (!registry_region_code_valid(params[0])) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such region");
+        return;
+    }
+    page_query_one(ctx, resp, "SELECT region_json(r)::text FROM regions r WHERE r.code = $1", 1,
+                   params, "region");
+}
+
+/* registry_regions_import_http - POST /v1/regions/import (admin), body text/csv */
+void registry_regions_import_http(http_req *req, http_resp *resp, void *ctx)
+{
+    char err[256];
+    FILE *in = fmemopen((void *)req->body, req->body_len, "r");
+    if (in == NULL || req->body_len == 0) {
+        if (in)
+            fclose(in);
+        http_problem(resp, 400, "bad-request", "Empty import", NULL,
+                     "the body is the region list as CSV");
+        return;
+    }
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL) {
+        fclose(in);
+        return;
+    }
+    long rows = registry_regions_import(conn, in, err, sizeof(err));
+    fclose(in);
+    if (rows < 0) {
+        http_problem(resp, 422, "invalid-import", "Invalid region list", NULL, "%s", err);
+        service_tx_end(ctx, conn, 0, NULL);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddNumberToObject(body, "imported", (double)rows);
+    if (service_tx_end(ctx, conn, 1, resp) == 0)
+        http_reply_json(resp, 200, body);
+    else
+        cJSON_Delete(body);
+}

@@ -1,0 +1,155 @@
+"""Shared helpers for the integration tests: they talk to the running stack
+started by `deploy/local/stack test` over its real interfaces — HTTP, the
+PostgreSQL server (psql as the superuser, to check what was written) and the
+Kafka broker (shantang-ctl tail/produce).
+
+Each test file is a plain script: it runs its checks, prints
+"N passed, M failed" and exits non-zero on any failure.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+
+ROOT = os.environ.get("SHANTANG_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+STACK = os.path.join(ROOT, "deploy", "local", "stack")
+
+
+def _read_env(path):
+    env = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v.strip().strip('"').strip("'")
+    return env
+
+
+ENV_FILE = os.environ.get("SHANTANG_STACK_ENV") or os.path.join(ROOT, ".local", "test", "stack.env")
+if not os.path.exists(ENV_FILE):
+    print("no running stack: %s is missing (run deploy/local/stack test)" % ENV_FILE)
+    sys.exit(1)
+ENV = _read_env(ENV_FILE)
+
+
+def token(role, regions=(), unit=None, sub=None, ttl=None):
+    """A bearer token signed with the stack's secret."""
+    cmd = [ENV["CTL"], "token", "--secret-file", ENV["JWT_SECRET_FILE"], role]
+    for r in regions:
+        cmd += ["--region", r]
+    if unit:
+        cmd += ["--unit", unit]
+    if sub:
+        cmd += ["--sub", sub]
+    if ttl is not None:
+        cmd += ["--ttl", str(ttl)]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.raw = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.raw[:300])
+
+
+def http(method, url, body=None, tok=None, headers=None, raw=None, timeout=30):
+    """One HTTP request; never raises for an HTTP status."""
+    h = dict(headers or {})
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    if tok:
+        h["Authorization"] = "Bearer " + tok
+    req = urllib.request.Request(url, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Response(r.status, dict(r.headers), r.read().decode("utf-8", "replace"))
+    except urllib.error.HTTPError as e:
+        return Response(e.code, dict(e.headers), e.read().decode("utf-8", "replace"))
+
+
+def psql(sql):
+    """Rows of a query run as the superuser, as lists of strings."""
+    out = subprocess.run(["psql", ENV["PG_SUPERUSER_URL"], "-X", "-A", "-t", "-F", "\t",
+                          "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line != ""]
+
+
+def tail(topic, timeout_ms=3000, max_messages=None):
+    """Every message of a topic from the beginning, as dicts."""
+    cmd = [ENV["CTL"], "tail", "--brokers", ENV["KAFKA_BROKERS"], "--topic", topic,
+           "--timeout-ms", str(timeout_ms)]
+    if max_messages:
+        cmd += ["--max", str(max_messages)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def wait_for_event(topic, pred, seconds=60):
+    """Poll a topic until a message's value satisfies pred; returns the matches."""
+    deadline = time.time() + seconds
+    while True:
+        found = [m for m in tail(topic, timeout_ms=1500)
+                 if isinstance(m.get("value"), dict) and pred(m["value"])]
+        if found or time.time() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def stack(*args):
+    """Run a stack subcommand (kafka-stop, kafka-start, service-kill, ...)."""
+    env = dict(os.environ, STACK_INSTANCE=ENV.get("INSTANCE", "test"))
+    return subprocess.run([STACK] + list(args), env=env, check=True, capture_output=True,
+                          text=True, timeout=300)
+
+
+def unique(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+class Checks:
+    """got/want assertions that keep going and count."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL: %s" % what)
+        return cond
+
+    def eq(self, got, want, what):
+        return self.check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+    def run(self, tests):
+        for t in tests:
+            print("-- %s" % t.__name__)
+            try:
+                t(self)
+            except Exception:
+                self.failed += 1
+                print("FAIL: %s raised" % t.__name__)
+                traceback.print_exc()
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        sys.exit(1 if self.failed else 0)
