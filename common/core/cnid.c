@@ -1,5 +1,6 @@
 /*
- * cnid.c - Chinese identifiers: mobile numbers and unified social credit codes.
+ * cnid.c - Chinese identifiers: mobile numbers, unified social credit codes
+ * and resident ID-card numbers.
  *
  * Trusts nothing: every input is checked character by character. Reads no
  * configuration and reports only through return values.
@@ -85,6 +86,100 @@ int cnid_uscc_valid(const char *code, const char **why)
     }
     if (cnid_uscc_check(code) != code[17]) {
         *why = "check character";
+        return -1;
+    }
+    return 0;
+}
+
+/* Province prefixes of GB/T 2260 (plus 71 Taiwan, 81 Hong Kong, 82 Macao, 83 residence permits). */
+static const char *const idcard_provinces[] = {
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34",
+    "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52",
+    "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83", NULL};
+
+/* cnid_idcard_check - GB 11643 check character of 17 digits, or 0 */
+char cnid_idcard_check(const char *first17)
+{
+    static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    static const char checks[] = "10X98765432";
+    int sum = 0;
+    for (int i = 0; i < 17; i++) {
+        if (first17[i] < '0' || first17[i] > '9')
+            return 0;
+        sum += (first17[i] - '0') * weights[i];
+    }
+    return checks[sum % 11];
+}
+
+/* date_ok - 1 if yyyymmdd (8 digits) is a real calendar date from 1800 on, not after today */
+static int date_ok(const char *d, const char *today)
+{
+    int y = 0, m = 0, day = 0;
+    for (int i = 0; i < 8; i++)
+        if (d[i] < '0' || d[i] > '9')
+            return 0;
+    y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    m = (d[4] - '0') * 10 + (d[5] - '0');
+    day = (d[6] - '0') * 10 + (d[7] - '0');
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1800 || m < 1 || m > 12 || day < 1)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (day > mdays[m - 1] + (m == 2 && leap))
+        return 0;
+    return today == NULL || strncmp(d, today, 8) <= 0;
+}
+
+/* cnid_idcard_normalise - canonical 18-character ID number, or -1 and the failed rule */
+int cnid_idcard_normalise(const char *in, const char *today, char out[19], const char **why)
+{
+    const char *dummy;
+    size_t n = 0;
+    if (why == NULL)
+        why = &dummy;
+    if (in == NULL) {
+        *why = "length";
+        return -1;
+    }
+    for (; *in; in++) {
+        if (*in == ' ')
+            continue;
+        if (n == 18) {
+            *why = "length";
+            return -1;
+        }
+        out[n++] = *in;
+    }
+    out[n] = '\0';
+    if (n != 18) {
+        *why = "length";
+        return -1;
+    }
+    if (out[17] == 'x')
+        out[17] = 'X';
+    for (int i = 0; i < 17; i++) {
+        if (out[i] < '0' || out[i] > '9') {
+            *why = "characters";
+            return -1;
+        }
+    }
+    if (!((out[17] >= '0' && out[17] <= '9') || out[17] == 'X')) {
+        *why = "characters";
+        return -1;
+    }
+    int known = 0;
+    for (const char *const *p = idcard_provinces; *p; p++)
+        known |= strncmp(out, *p, 2) == 0;
+    if (!known) {
+        *why = "province";
+        return -1;
+    }
+    if (!date_ok(out + 6, today)) {
+        *why = "birth date";
+        return -1;
+    }
+    if (cnid_idcard_check(out) != out[17]) {
+        *why = "check digit";
         return -1;
     }
     return 0;

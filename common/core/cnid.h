@@ -1,7 +1,6 @@
 /*
  * cnid.h - Chinese identifiers: mainland mobile numbers and unified social
- * credit codes (GB 32100-2015). ID-card numbers (GB 11643) join them when
- * the enrollment service needs them.
+ * credit codes (GB 32100-2015) and resident ID-card numbers (GB 11643-1999).
  *
  * Pure functions; no allocation; they never log what they check.
  */
@@ -31,5 +30,18 @@ char cnid_uscc_check(const char *first17);
  * "check character") in a static string at *why.
  */
 int cnid_uscc_valid(const char *code, const char **why);
+
+/*
+ * cnid_idcard_normalise - check an 18-character resident ID-card number
+ * (spaces ignored, a final x accepted and normalised to X) and write the
+ * canonical form into out (19 bytes). today is "YYYYMMDD" (the birth date
+ * may not lie after it). Returns 0, or -1 with the rule that failed in a
+ * static string at *why: "length", "characters", "province", "birth date",
+ * "check digit".
+ */
+int cnid_idcard_normalise(const char *in, const char *today, char out[19], const char **why);
+
+/* cnid_idcard_check - the check character for 17 digits ('0'..'9' or 'X'), or 0 if not digits */
+char cnid_idcard_check(const char *first17);
 
 #endif

@@ -126,8 +126,46 @@ static void test_uscc(void)
     CHECK_INT(cnid_uscc_check("91350100M000100Y4"), '3', "check character computed");
 }
 
+static void test_idcards(void)
+{
+    /* 11010519491231002X and 440524188001010014 are the examples printed in
+     * GB 11643-1999 itself; the others are made from them by breaking one rule. */
+    static const struct {
+        const char *in;
+        const char *want; /* canonical form, or NULL when refused */
+        const char *why;
+    } cases[] = {
+        {"11010519491231002X", "11010519491231002X", NULL},
+        {"11010519491231002x", "11010519491231002X", NULL},
+        {"110105 19491231 002X", "11010519491231002X", NULL},
+        {"440524188001010014", "440524188001010014", NULL},
+        {"110105194912310021", NULL, "check digit"},
+        {"11010519491231002", NULL, "length"},
+        {"11010519491231002XX", NULL, "length"},
+        {"1101051949123100AX", NULL, "characters"},
+        {"99010519491231002X", NULL, "province"},
+        {"110105194902300020", NULL, "birth date"}, /* 30 February */
+        {"110105209901010010", NULL, "birth date"}, /* after today */
+        {"110105179901010010", NULL, "birth date"}, /* before 1800 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[19] = "";
+        const char *why = NULL;
+        int rc = cnid_idcard_normalise(cases[i].in, "20261125", out, &why);
+        if (cases[i].want) {
+            CHECK_INT(rc, 0, cases[i].in);
+            CHECK_STR(out, cases[i].want, cases[i].in);
+        } else {
+            CHECK_INT(rc, -1, cases[i].in);
+            CHECK_STR(why, cases[i].why, cases[i].in);
+        }
+    }
+    CHECK_INT(cnid_idcard_check("11010519491231002"), 'X', "check character X");
+}
+
 int main(void)
 {
+    test_idcards();
     test_transitions();
     test_enums();
     test_regions();
