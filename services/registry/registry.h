@@ -2,7 +2,7 @@
  * registry.h - the project registry: regions, notables, partners, projects.
  *
  * The registry is the source of truth for who and what the programme is
- * made of. It publishes projects.v1 (project.registered, project.updated,
+ * made of. It publishes regions.v1 (region.upserted), projects.v1 (project.registered, project.updated,
  * project.status_changed) and notables.v1 (notable.registered), each event
  * carrying the aggregate's full current state, keyed by its id.
  * Files: registry_validate.c (pure rules), registry_regions.c,
@@ -20,6 +20,7 @@
 
 #define REGISTRY_TOPIC_PROJECTS "projects.v1"
 #define REGISTRY_TOPIC_NOTABLES "notables.v1"
+#define REGISTRY_TOPIC_REGIONS "regions.v1"
 
 /* The registry's own parameters, in table order (main.c). */
 enum { REG_REGIONS_FILE, REG_NPARAMS };

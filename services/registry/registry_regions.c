@@ -3,6 +3,9 @@
  * statistical code list format, the village check other handlers use, and
  * the read API (/v1/regions).
  *
+ * A new or changed region is published as region.upserted on regions.v1 so
+ * that other services learn the villages from events, never from this
+ * schema; re-importing an unchanged list publishes nothing.
  * Trusts: nothing in an imported file; every row is checked (12-digit code,
  * known level, parent present before its children) and the whole import is
  * one transaction. Reads REGISTRY_REGIONS_FILE at start-up (main.c).
@@ -12,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/event.h"
+#include "core/outbox.h"
 #include "core/page.h"
 #include "core/service.h"
 
@@ -67,6 +72,17 @@ static char *trim(char *s)
     return s;
 }
 
+/* region_publish - region.upserted with the region's JSON on regions.v1, in the caller's tx */
+static int region_publish(PGconn *conn, const char *code, const char *json, db_err *err)
+{
+    cJSON *ev = event_new("registry", "region.upserted", code, cJSON_Parse(json));
+    int rc = ev ? outbox_add(conn, REGISTRY_TOPIC_REGIONS, code, ev, err) : -1;
+    if (ev == NULL)
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+    cJSON_Delete(ev);
+    return rc;
+}
+
 /* registry_regions_import - upsert every row of a region list; -1 and err on the first bad line */
 long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
 {
@@ -74,7 +90,10 @@ long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
         "INSERT INTO regions (code, name, level, parent, side, official) "
         "VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6::boolean) "
         "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level, "
-        "parent = EXCLUDED.parent, side = EXCLUDED.side, official = EXCLUDED.official";
+        "parent = EXCLUDED.parent, side = EXCLUDED.side, official = EXCLUDED.official "
+        "WHERE (regions.name, regions.level, regions.parent, regions.side, regions.official) "
+        "IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent, EXCLUDED.side, "
+        "EXCLUDED.official) RETURNING region_json(regions)::text";
     char line[REGION_LINE_MAX];
     long lineno = 0, rows = 0;
 
@@ -133,6 +152,12 @@ long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
                          lineno, f[3]);
             else
                 snprintf(err, errlen, "line %ld: %s", lineno, dberr.msg);
+            return -1;
+        }
+        /* A new or changed region is published; an unchanged one returns no row. */
+        if (PQntuples(res) == 1 && region_publish(conn, f[0], PQgetvalue(res, 0, 0), &dberr) < 0) {
+            snprintf(err, errlen, "line %ld: %s", lineno, dberr.msg);
+            PQclear(res);
             return -1;
         }
         PQclear(res);

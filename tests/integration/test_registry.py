@@ -266,6 +266,9 @@ def test_regions(c):
     c.check("line 2" in (bad.json or {}).get("detail", ""), "import names the bad line")
     c.eq(psql("SELECT count(*) FROM registry.regions WHERE code = '330482105299'")[0][0], "0",
          "nothing of a bad import is written")
+    got = wait_for_event("regions.v1", lambda v: v.get("subject") == SH_SHANTANG)
+    c.check(len(got) == 1 and got[0]["value"]["data"]["side"] == "shanghai",
+            "region.upserted published once for an imported village (%d)" % len(got))
     c.eq(http("GET", BASE + "/v1/regions/330000000000", tok=PLANNER).json["level"], "province",
          "read one region")
 
