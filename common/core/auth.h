@@ -26,13 +26,13 @@ enum {
 #define AUTH_MAX_REGIONS 32
 
 typedef struct auth_claims {
-    char sub[64];                         /* subject: user or notable id */
-    int role;                             /* exactly one ROLE_* bit */
-    char regions[AUTH_MAX_REGIONS][13];   /* region codes in scope, 12 digits each */
-    int nregions;                         /* used entries of regions */
-    char unit[64];                        /* handling unit id, "" if none */
-    long exp;                             /* expiry, Unix seconds */
-    long iat;                             /* issued at, Unix seconds */
+    char sub[64];                       /* subject: user or notable id */
+    int role;                           /* exactly one ROLE_* bit */
+    char regions[AUTH_MAX_REGIONS][13]; /* region codes in scope, 12 digits each */
+    int nregions;                       /* used entries of regions */
+    char unit[64];                      /* handling unit id, "" if none */
+    long exp;                           /* expiry, Unix seconds */
+    long iat;                           /* issued at, Unix seconds */
 } auth_claims;
 
 /* auth_role_parse - "admin".."planner" to its ROLE_* bit; 0 if unknown */
@@ -45,8 +45,8 @@ const char *auth_role_name(int role);
  * auth_jwt_sign - encode and sign claims as a compact JWT.
  * Returns a malloc'd NUL-terminated token owned by the caller, or NULL with err.
  */
-char *auth_jwt_sign(const auth_claims *claims, const unsigned char *key, size_t keylen,
-                    char *err, size_t errlen);
+char *auth_jwt_sign(const auth_claims *claims, const unsigned char *key, size_t keylen, char *err,
+                    size_t errlen);
 
 /*
  * auth_jwt_verify - check signature, alg, structure and expiry against now
@@ -63,5 +63,12 @@ int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, 
  * must be a prefix of code.
  */
 int auth_region_allows(const auth_claims *claims, const char *code);
+
+/*
+ * auth_region_prefix - the significant prefix of a region code: its
+ * trailing zero groups removed by level (2 province, 4 city, 6 county, 9
+ * town, 12 village digits). "" for a malformed code. out holds 13 bytes.
+ */
+char *auth_region_prefix(const char *code, char out[13]);
 
 #endif
