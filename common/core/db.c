@@ -1,0 +1,358 @@
+/*
+ * db.c - PostgreSQL through libpq: a connection pool, parameterised
+ * statements, transactions and the migration runner.
+ *
+ * Trusts the server it is pointed at. Every connection is set to the
+ * service's schema, a statement timeout and Asia/Shanghai time; connect
+ * attempts time out after 5 s. Errors carry the SQLSTATE; messages never
+ * contain parameter values (libpq's primary message only).
+ */
+#include "core/db.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+struct db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    char *conninfo;      /* as given (may hold a password; never logged) */
+    char schema[64];     /* search_path */
+    char app[64];        /* application_name */
+    int stmt_timeout_ms; /* statement_timeout */
+    int size;            /* connections at most */
+    int open;            /* connections made */
+    PGconn **idle;       /* idle connections, a stack */
+    int nidle;           /* entries of idle */
+};
+
+/* err_set - fill err from a result or a connection */
+static void err_set(db_err *err, const PGresult *res, PGconn *conn, const char *fallback)
+{
+    if (err == NULL)
+        return;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state ? state : "");
+    if (msg == NULL && conn != NULL && PQstatus(conn) != CONNECTION_OK)
+        msg = "connection to the database lost";
+    snprintf(err->msg, sizeof(err->msg), "%s", msg ? msg : fallback);
+}
+
+/* db_connect - one new connection set up for the pool, or NULL with err */
+static PGconn *db_connect(db_pool *pool, db_err *err)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {pool->conninfo, "5", pool->app, NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        if (err) {
+            err->sqlstate[0] = '\0';
+            snprintf(err->msg, sizeof(err->msg), "cannot connect to the database: %s",
+                     conn ? strtok(PQerrorMessage(conn), "\n") : "out of memory");
+        }
+        PQfinish(conn);
+        return NULL;
+    }
+    char *schema = PQescapeIdentifier(conn, pool->schema, strlen(pool->schema));
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SET search_path TO %s; SET statement_timeout = %d; SET TimeZone TO 'Asia/Shanghai'",
+             schema ? schema : "\"\"", pool->stmt_timeout_ms);
+    PQfreemem(schema);
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        err_set(err, res, conn, "cannot set up the connection");
+        PQclear(res);
+        PQfinish(conn);
+        return NULL;
+    }
+    PQclear(res);
+    return conn;
+}
+
+/* db_pool_new - a pool; the first connection is made now to fail early */
+db_pool *db_pool_new(const char *conninfo, const char *schema, int size, int stmt_timeout_ms,
+                     const char *app_name, db_err *err)
+{
+    db_pool *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL || (pool->idle = calloc((size_t)size, sizeof(PGconn *))) == NULL ||
+        (pool->conninfo = strdup(conninfo)) == NULL) {
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return db_pool_free(pool);
+    }
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->freed, NULL);
+    snprintf(pool->schema, sizeof(pool->schema), "%s", schema);
+    snprintf(pool->app, sizeof(pool->app), "%s", app_name ? app_name : "shantang");
+    pool->size = size;
+    pool->stmt_timeout_ms = stmt_timeout_ms;
+    PGconn *first = db_connect(pool, err);
+    if (first == NULL)
+        return db_pool_free(pool);
+    pool->open = 1;
+    pool->idle[pool->nidle++] = first;
+    return pool;
+}
+
+/* db_acquire - an idle, a new, or (after waiting) a freed connection */
+PGconn *db_acquire(db_pool *pool, int timeout_ms, db_err *err)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->lock);
+    while (pool->nidle == 0 && pool->open >= pool->size) {
+        if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&pool->lock);
+            if (err) {
+                err->sqlstate[0] = '\0';
+                snprintf(err->msg, sizeof(err->msg), "no database connection free within %d ms",
+                         timeout_ms);
+            }
+            return NULL;
+        }
+    }
+    PGconn *conn = NULL;
+    if (pool->nidle > 0)
+        conn = pool->idle[--pool->nidle];
+    else
+        pool->open++; /* reserve a slot, connect outside the lock */
+    pthread_mutex_unlock(&pool->lock);
+
+    if (conn != NULL && PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+    if (conn == NULL) {
+        conn = db_connect(pool, err);
+        if (conn == NULL) {
+            pthread_mutex_lock(&pool->lock);
+            pool->open--;
+            pthread_cond_signal(&pool->freed);
+            pthread_mutex_unlock(&pool->lock);
+        }
+    }
+    return conn;
+}
+
+/* db_release - back to the pool, rolled back if a transaction was left open */
+void db_release(db_pool *pool, PGconn *conn)
+{
+    if (conn == NULL)
+        return;
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+        db_rollback(conn);
+    pthread_mutex_lock(&pool->lock);
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PQfinish(conn);
+        pool->open--;
+    } else {
+        pool->idle[pool->nidle++] = conn;
+    }
+    pthread_cond_signal(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* db_pool_free - close idle connections and free; NULL */
+db_pool *db_pool_free(db_pool *pool)
+{
+    if (pool == NULL)
+        return NULL;
+    for (int i = 0; pool->idle && i < pool->nidle; i++)
+        PQfinish(pool->idle[i]);
+    if (pool->idle) {
+        pthread_mutex_destroy(&pool->lock);
+        pthread_cond_destroy(&pool->freed);
+    }
+    free(pool->idle);
+    free(pool->conninfo);
+    free(pool);
+    return NULL;
+}
+
+/* db_ping - a trivial query on a pooled connection */
+int db_ping(db_pool *pool, int timeout_ms)
+{
+    PGconn *conn = db_acquire(pool, timeout_ms, NULL);
+    if (conn == NULL)
+        return -1;
+    PGresult *res = PQexec(conn, "SELECT 1");
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
+    PQclear(res);
+    db_release(pool, conn);
+    return rc;
+}
+
+/* db_exec - a parameterised statement; the result or NULL with err */
+PGresult *db_exec(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    err_set(err, res, conn, "statement failed");
+    PQclear(res);
+    return NULL;
+}
+
+/* simple - run a statement without parameters; 0 or -1 with err */
+static int simple(PGconn *conn, const char *sql, db_err *err)
+{
+    PGresult *res = db_exec(conn, sql, 0, NULL, err);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+int db_begin(PGconn *conn, db_err *err)
+{
+    return simple(conn, "BEGIN", err);
+}
+
+int db_commit(PGconn *conn, db_err *err)
+{
+    return simple(conn, "COMMIT", err);
+}
+
+int db_rollback(PGconn *conn)
+{
+    return simple(conn, "ROLLBACK", NULL);
+}
+
+/* name_cmp - qsort order of file names */
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* read_file - malloc'd content of path, or NULL */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[8192];
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *p = realloc(buf, cap);
+            if (p == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = p;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (buf == NULL)
+        buf = calloc(1, 1);
+    else
+        buf[len] = '\0';
+    return buf;
+}
+
+/* apply_one - one migration file and its record, in one transaction */
+static int apply_one(PGconn *conn, const char *version, const char *sql, db_err *err)
+{
+    if (db_begin(conn, err) < 0)
+        return -1;
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        err_set(err, res, conn, "migration failed");
+        PQclear(res);
+        db_rollback(conn);
+        return -1;
+    }
+    PQclear(res);
+    const char *params[1] = {version};
+    res = db_exec(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params, err);
+    if (res == NULL) {
+        db_rollback(conn);
+        return -1;
+    }
+    PQclear(res);
+    return db_commit(conn, err);
+}
+
+/* db_migrate - apply what is new in dir, in name order, under an advisory lock */
+int db_migrate(PGconn *conn, const char *schema, const char *dir, db_err *err)
+{
+    char lock_sql[160], version[320], path[1024];
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        err->sqlstate[0] = '\0';
+        snprintf(err->msg, sizeof(err->msg), "cannot open migrations folder %s", dir);
+        return -1;
+    }
+    char *names[512];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 512) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".sql") == 0 && e->d_name[0] >= '0' &&
+            e->d_name[0] <= '9')
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(char *), name_cmp);
+
+    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_lock(hashtext('%s.migrate'))", schema);
+    int applied = -1;
+    if (simple(conn, lock_sql, err) == 0 &&
+        simple(conn,
+               "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, "
+               "applied_at timestamptz NOT NULL DEFAULT now())",
+               err) == 0) {
+        applied = 0;
+        for (int i = 0; i < n && applied >= 0; i++) {
+            snprintf(version, sizeof(version), "%s/%s", base, names[i]);
+            const char *params[1] = {version};
+            PGresult *res =
+                db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, err);
+            if (res == NULL) {
+                applied = -1;
+                break;
+            }
+            int done = PQntuples(res) > 0;
+            PQclear(res);
+            if (done)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+            char *sql = read_file(path);
+            if (sql == NULL || apply_one(conn, version, sql, err) < 0) {
+                char why[256];
+                snprintf(why, sizeof(why), "%s", sql ? err->msg : "cannot read the file");
+                snprintf(err->msg, sizeof(err->msg), "%.100s: %.150s", version, why);
+                applied = -1;
+            } else {
+                log_info("migration %s applied", version);
+                applied++;
+            }
+            free(sql);
+        }
+        snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_unlock(hashtext('%s.migrate'))",
+                 schema);
+        simple(conn, lock_sql, NULL);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    return applied;
+}

@@ -1,0 +1,409 @@
+/*
+ * kafka.c - librdkafka plumbing: the idempotent producer, topic creation,
+ * metadata pings, and the consumer-group loop that applies events
+ * effectively once (see kafka.h for the protocol).
+ *
+ * Trusts nothing in a consumed message: it is parsed and checked as a
+ * CloudEvents envelope before a handler sees it. Reports through log lines
+ * and the counters read by /metrics. Every poll waits at most 100 ms.
+ */
+#include "core/kafka.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/event.h"
+#include "core/outbox.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static atomic_int kafka_fatal_flag;
+
+/* set - one configuration property; -1 with err */
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err, size_t errlen)
+{
+    return rd_kafka_conf_set(conf, name, value, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+/* producer_dr - delivery report: mark the outbox slot the message carries */
+static void producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    int *slot = m->_private;
+    if (slot)
+        *slot = m->err ? -1 : 1;
+}
+
+/* producer_error - log broker errors; remember a fatal one */
+static void producer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        log_fatal("kafka producer fatal error: %s", why);
+        atomic_store(&kafka_fatal_flag, 1);
+        return;
+    }
+    log_warn("kafka: %s", reason);
+}
+
+/* kafka_producer_new - idempotent, acks=all, bounded delivery time */
+rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (set(conf, "bootstrap.servers", brokers, err, errlen) < 0 ||
+        set(conf, "client.id", client_id, err, errlen) < 0 ||
+        set(conf, "enable.idempotence", "true", err, errlen) < 0 ||
+        set(conf, "acks", "all", err, errlen) < 0 ||
+        set(conf, "compression.type", "lz4", err, errlen) < 0 ||
+        set(conf, "linger.ms", "5", err, errlen) < 0 ||
+        set(conf, "message.timeout.ms", "30000", err, errlen) < 0 ||
+        set(conf, "socket.timeout.ms", "10000", err, errlen) < 0 ||
+        set(conf, "reconnect.backoff.max.ms", "2000", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, producer_dr);
+    rd_kafka_conf_set_error_cb(conf, producer_error);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (rk == NULL)
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf only on success */
+    return rk;
+}
+
+int kafka_producer_fatal(void)
+{
+    return atomic_load(&kafka_fatal_flag);
+}
+
+/* kafka_producer_close - flush with a deadline, say what is left, destroy */
+rd_kafka_t *kafka_producer_close(rd_kafka_t *rk, int timeout_ms)
+{
+    if (rk == NULL)
+        return NULL;
+    rd_kafka_flush(rk, timeout_ms);
+    int left = rd_kafka_outq_len(rk);
+    if (left > 0)
+        log_warn("kafka: %d messages undelivered at shutdown (their outbox rows stay pending)",
+                 left);
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+/* kafka_ping - a metadata request answered in time */
+int kafka_ping(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int ok = md->broker_cnt > 0;
+    rd_kafka_metadata_destroy(md);
+    return ok ? 0 : -1;
+}
+
+/* kafka_ensure_topics - create missing "name:partitions" topics */
+int kafka_ensure_topics(const char *brokers, const char *const *topics, int replication,
+                        int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_t *rk = kafka_producer_new(brokers, "shantang-admin", err, errlen);
+    if (rk == NULL)
+        return -1;
+    size_t n = 0;
+    while (topics[n])
+        n++;
+    rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof(*nt));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char name[256];
+        snprintf(name, sizeof(name), "%s", topics[i]);
+        char *colon = strchr(name, ':');
+        int parts = colon ? atoi(colon + 1) : 1;
+        if (colon)
+            *colon = '\0';
+        nt[i] = rd_kafka_NewTopic_new(name, parts > 0 ? parts : 1, replication, err, errlen);
+        if (nt[i] == NULL)
+            rc = -1;
+    }
+    if (rc == 0 && n > 0) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_AdminOptions_t *opt =
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, NULL, 0);
+        rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, NULL, 0);
+        rd_kafka_CreateTopics(rk, nt, n, opt, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+        if (ev == NULL) {
+            snprintf(err, errlen, "no answer from the cluster within %d ms", timeout_ms);
+            rc = -1;
+        } else if (rd_kafka_event_error(ev)) {
+            snprintf(err, errlen, "%s", rd_kafka_event_error_string(ev));
+            rc = -1;
+        } else {
+            size_t cnt;
+            const rd_kafka_topic_result_t **res =
+                rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+            for (size_t i = 0; i < cnt; i++) {
+                rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+                if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                    snprintf(err, errlen, "%s: %s", rd_kafka_topic_result_name(res[i]),
+                             rd_kafka_topic_result_error_string(res[i]));
+                    rc = -1;
+                }
+            }
+        }
+        if (ev)
+            rd_kafka_event_destroy(ev);
+        rd_kafka_AdminOptions_destroy(opt);
+        rd_kafka_queue_destroy(q);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (nt[i])
+            rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+struct kafka_consumer {
+    rd_kafka_t *rk;         /* the consumer handle */
+    kafka_consumer_def def; /* copy of the definition */
+    db_pool *pool;          /* borrowed */
+    pthread_t thread;       /* the loop */
+    atomic_int stop;        /* set by kafka_consumer_stop */
+    atomic_long applied, duplicates, deadlettered;
+};
+
+/* store_offset - commit-to-be: the next offset of the message's partition */
+static void store_offset(kafka_consumer *c, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset + 1;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
+    if (e)
+        log_warn("kafka: offset store failed: %s", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* record_id - claim the event id in processed_events: 1 new, 0 seen, -1 error */
+static int record_id(PGconn *conn, const char *id, const rd_kafka_message_t *m, db_err *err)
+{
+    char part[16], off[24];
+    snprintf(part, sizeof(part), "%d", (int)m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    const char *params[4] = {id, rd_kafka_topic_name(m->rkt), part, off};
+    PGresult *res = db_exec(conn,
+                            "INSERT INTO processed_events (event_id, topic, \"partition\", "
+                            "\"offset\") VALUES ($1, $2, $3::int, $4::bigint) "
+                            "ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+                            4, params, err);
+    if (res == NULL)
+        return -1;
+    int fresh = PQntuples(res) == 1;
+    PQclear(res);
+    return fresh;
+}
+
+/* dead_letter - record the id and queue the message with its reason on the dead-letter topic */
+static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const char *subject,
+                       const rd_kafka_message_t *m, const char *reason, db_err *err)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "reason", reason);
+    cJSON_AddStringToObject(data, "group", c->def.group_id);
+    cJSON_AddStringToObject(data, "topic", rd_kafka_topic_name(m->rkt));
+    cJSON_AddNumberToObject(data, "partition", m->partition);
+    cJSON_AddNumberToObject(data, "offset", (double)m->offset);
+    char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+    char *value = strndup(m->payload ? m->payload : "", m->len);
+    cJSON_AddItemToObject(data, "key", key ? cJSON_CreateString(key) : cJSON_CreateNull());
+    cJSON_AddStringToObject(data, "value", value ? value : "");
+    cJSON *ev =
+        event_new(c->def.group_id, "deadletter", subject ? subject : (key ? key : id), data);
+    int rc = -1;
+    if (ev && db_begin(conn, err) == 0) {
+        if (record_id(conn, id, m, err) >= 0 &&
+            outbox_add(conn, KAFKA_DEADLETTER_TOPIC, key ? key : id, ev, err) == 0 &&
+            db_commit(conn, err) == 0)
+            rc = 0;
+        else
+            db_rollback(conn);
+    }
+    cJSON_Delete(ev);
+    free(key);
+    free(value);
+    return rc;
+}
+
+typedef enum { DONE, AGAIN } step;
+
+/* consume_one - apply one message; AGAIN when it must be tried again later */
+static step consume_one(kafka_consumer *c, const rd_kafka_message_t *m)
+{
+    db_err err = {{0}, {0}};
+    char why[512] = "", fallback_id[300];
+    PGconn *conn = db_acquire(c->pool, 5000, &err);
+    if (conn == NULL) {
+        log_warn("consumer %s: %s", c->def.group_id, err.msg);
+        return AGAIN;
+    }
+    snprintf(fallback_id, sizeof(fallback_id), "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
+             (int)m->partition, (long long)m->offset);
+    cJSON *ev = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
+    step result = DONE;
+    if (ev == NULL || event_validate(ev, why, sizeof(why)) < 0) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "%s", ev == NULL ? "not JSON" : why);
+        if (dead_letter(c, conn, fallback_id, NULL, m, reason, &err) < 0)
+            result = AGAIN;
+        else
+            atomic_fetch_add(&c->deadlettered, 1);
+        log_warn("consumer %s: %s at %s sent to %s", c->def.group_id, reason, fallback_id,
+                 KAFKA_DEADLETTER_TOPIC);
+        goto out;
+    }
+    if (db_begin(conn, &err) < 0) {
+        result = AGAIN;
+        goto out;
+    }
+    int fresh = record_id(conn, event_id(ev), m, &err);
+    if (fresh < 0) {
+        db_rollback(conn);
+        result = AGAIN;
+        goto out;
+    }
+    if (fresh == 0) {
+        db_commit(conn, &err);
+        atomic_fetch_add(&c->duplicates, 1);
+        log_debug("consumer %s: event %s seen before", c->def.group_id, event_id(ev));
+        goto out;
+    }
+    kafka_apply_result r = c->def.apply(conn, ev, c->def.ctx, why, sizeof(why));
+    if (r == KAFKA_APPLY_OK) {
+        if (db_commit(conn, &err) < 0)
+            result = AGAIN;
+        else
+            atomic_fetch_add(&c->applied, 1);
+    } else if (r == KAFKA_APPLY_PERMANENT) {
+        db_rollback(conn);
+        if (dead_letter(c, conn, event_id(ev), event_subject(ev), m, why, &err) < 0)
+            result = AGAIN;
+        else
+            atomic_fetch_add(&c->deadlettered, 1);
+        log_warn("consumer %s: event %s (%s) dead-lettered: %s", c->def.group_id, event_id(ev),
+                 event_type(ev), why);
+    } else {
+        db_rollback(conn);
+        log_warn("consumer %s: event %s will be retried: %s", c->def.group_id, event_id(ev), why);
+        result = AGAIN;
+    }
+out:
+    if (result == AGAIN && err.msg[0])
+        log_warn("consumer %s: %s", c->def.group_id, err.msg);
+    cJSON_Delete(ev);
+    db_release(c->pool, conn);
+    return result;
+}
+
+/* consumer_loop - poll, apply, store offsets; back off on transient failures */
+static void *consumer_loop(void *arg)
+{
+    kafka_consumer *c = arg;
+    while (!atomic_load(&c->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+        if (m == NULL)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consumer %s: %s", c->def.group_id, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int backoff = 100;
+        while (consume_one(c, m) == AGAIN && !atomic_load(&c->stop)) {
+            for (int waited = 0; waited < backoff && !atomic_load(&c->stop); waited += 50)
+                usleep(50 * 1000);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            rd_kafka_poll(c->rk, 0); /* keep group membership alive */
+        }
+        if (!atomic_load(&c->stop))
+            store_offset(c, m);
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+/* kafka_consumer_start - subscribe and run the loop in a thread */
+kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_def *def,
+                                     db_pool *pool, char *err, size_t errlen)
+{
+    kafka_consumer *c = calloc(1, sizeof(*c));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (c == NULL || set(conf, "bootstrap.servers", brokers, err, errlen) < 0 ||
+        set(conf, "group.id", def->group_id, err, errlen) < 0 ||
+        set(conf, "client.id", def->group_id, err, errlen) < 0 ||
+        set(conf, "enable.auto.commit", "true", err, errlen) < 0 ||
+        set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
+        set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
+        set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return NULL;
+    }
+    c->def = *def;
+    c->pool = pool;
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (c->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return NULL;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
+    for (int i = 0; def->topics[i]; i++)
+        rd_kafka_topic_partition_list_add(subs, def->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e || pthread_create(&c->thread, NULL, consumer_loop, c) != 0) {
+        snprintf(err, errlen, "subscribe: %s", e ? rd_kafka_err2str(e) : "no thread");
+        rd_kafka_destroy(c->rk);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+long kafka_consumer_applied(const kafka_consumer *c)
+{
+    return atomic_load(&((kafka_consumer *)c)->applied);
+}
+
+long kafka_consumer_duplicates(const kafka_consumer *c)
+{
+    return atomic_load(&((kafka_consumer *)c)->duplicates);
+}
+
+long kafka_consumer_deadlettered(const kafka_consumer *c)
+{
+    return atomic_load(&((kafka_consumer *)c)->deadlettered);
+}
+
+/* kafka_consumer_stop - stop, commit stored offsets, leave the group */
+kafka_consumer *kafka_consumer_stop(kafka_consumer *c)
+{
+    if (c == NULL)
+        return NULL;
+    atomic_store(&c->stop, 1);
+    pthread_join(c->thread, NULL);
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    free(c);
+    return NULL;
+}

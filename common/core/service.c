@@ -1,0 +1,360 @@
+/*
+ * service.c - the skeleton every Shantang program runs in (see service.h):
+ * configuration, privileges, logging, database and migrations, Kafka
+ * producer and outbox relay, consumers, the HTTP front, signals, and the
+ * ordered shutdown; plus the handler-side unit of work and the shape of a
+ * creating POST with Idempotency-Key.
+ *
+ * Reads the common parameters below and the service's own table. Reports
+ * through log lines, /readyz and /metrics. Refuses to run as root.
+ */
+#include "core/service.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/idem.h"
+#include "core/metrics.h"
+#include "util/crypto.h"
+#include "util/log.h"
+
+#ifndef SHANTANG_VERSION
+#define SHANTANG_VERSION "0.1.0"
+#endif
+
+static const cfg_param common_params[SVC_NPARAMS] = {
+    [SVC_HTTP_ADDR] = {"HTTP_ADDR", CFG_STR, "127.0.0.1", 0, 0, "listen address"},
+    [SVC_HTTP_PORT] = {"HTTP_PORT", CFG_INT, NULL, 1, 65535, "listen port"},
+    [SVC_HTTP_THREADS] = {"HTTP_THREADS", CFG_INT, "8", 1, 256, "HTTP worker threads"},
+    [SVC_HTTP_BODY_LIMIT] = {"HTTP_BODY_LIMIT", CFG_INT, "65536", 1024, 67108864,
+                             "largest request body in bytes (413 beyond)"},
+    [SVC_DATABASE_URL] = {"DATABASE_URL", CFG_SECRET, NULL, 0, 0,
+                          "libpq URL of the service's own database role"},
+    [SVC_DB_POOL_SIZE] = {"DB_POOL_SIZE", CFG_INT, "10", 1, 200, "database connections"},
+    [SVC_DB_STATEMENT_TIMEOUT_MS] = {"DB_STATEMENT_TIMEOUT_MS", CFG_INT, "5000", 100, 600000,
+                                     "statement timeout in ms"},
+    [SVC_KAFKA_BROKERS] = {"KAFKA_BROKERS", CFG_STR, "127.0.0.1:19092", 0, 0,
+                           "Kafka bootstrap servers"},
+    [SVC_JWT_SECRET] = {"JWT_SECRET", CFG_SECRET, NULL, 0, 0,
+                        "HS256 key for bearer tokens, at least 32 bytes"},
+    [SVC_LOG_LEVEL] = {"LOG_LEVEL", CFG_STR, "info", 0, 0, "debug, info, warn, error or fatal"},
+    [SVC_MIGRATIONS_DIR] = {"MIGRATIONS_DIR", CFG_STR, "/usr/share/shantang/sql", 0, 0,
+                            "where schemas/sql is installed"},
+    [SVC_OUTBOX_RETAIN_HOURS] = {"OUTBOX_RETAIN_HOURS", CFG_INT, "168", 1, 8760,
+                                 "hours published outbox rows are kept"},
+    [SVC_SHUTDOWN_TIMEOUT_MS] = {"SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 100, 120000,
+                                 "how long SIGTERM waits for in-flight work, in ms"},
+};
+
+static volatile sig_atomic_t service_stopping;
+
+/* on_signal - only clears the flag the main loop reads */
+static void on_signal(int sig)
+{
+    (void)sig;
+    service_stopping = 1;
+}
+
+/* service_ready - /readyz: the database and Kafka answer quickly */
+static int service_ready(void *arg)
+{
+    service_ctx *ctx = arg;
+    return db_ping(ctx->db, 500) == 0 && kafka_ping(ctx->producer, 500) == 0;
+}
+
+static double gauge_pending(void *arg)
+{
+    return (double)outbox_relay_pending(((service_ctx *)arg)->relay);
+}
+
+static double gauge_published(void *arg)
+{
+    return (double)outbox_relay_published(((service_ctx *)arg)->relay);
+}
+
+/* migrate - the common tables, then the service's own migrations */
+static int migrate(service_ctx *ctx, char *err, size_t errlen)
+{
+    db_err dberr;
+    char dir[1024];
+    PGconn *conn = db_acquire(ctx->db, 10000, &dberr);
+    if (conn == NULL) {
+        snprintf(err, errlen, "%s", dberr.msg);
+        return -1;
+    }
+    const char *base = cfg_str(ctx->common, SVC_MIGRATIONS_DIR);
+    int rc = 0;
+    const char *subdirs[2] = {"common", ctx->name};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s", base, subdirs[i]);
+        if (db_migrate(conn, ctx->name, dir, &dberr) < 0) {
+            snprintf(err, errlen, "migrations: %s", dberr.msg);
+            rc = -1;
+        }
+    }
+    db_release(ctx->db, conn);
+    return rc;
+}
+
+/* service_main - run the program until SIGTERM; the exit code */
+int service_main(int argc, char **argv, const service_def *def)
+{
+    cfg_param params[SVC_NPARAMS];
+    char port[16], err[512];
+    memcpy(params, common_params, sizeof(params));
+    snprintf(port, sizeof(port), "%d", def->default_port);
+    params[SVC_HTTP_PORT].def = port;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--print-config") == 0) {
+            printf("# shantang-%s configuration (environment variables)\n", def->name);
+            cfg_print_sample(params, SVC_NPARAMS, stdout);
+            if (def->nparams)
+                cfg_print_sample(def->params, def->nparams, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("shantang-%s %s\n", def->name, SHANTANG_VERSION);
+            return 0;
+        }
+        fprintf(stderr, "usage: shantang-%s [--print-config | --version]\n", def->name);
+        return 64;
+    }
+    log_init(def->name, LOG_INFO);
+    if (geteuid() == 0) {
+        log_fatal("refusing to run as root: run shantang-%s as its own unprivileged user",
+                  def->name);
+        return 78;
+    }
+    service_ctx ctx = {.name = def->name};
+    ctx.common = cfg_load(params, SVC_NPARAMS, err, sizeof(err));
+    if (ctx.common && def->nparams)
+        ctx.own = cfg_load(def->params, def->nparams, err, sizeof(err));
+    if (ctx.common == NULL || (def->nparams && ctx.own == NULL)) {
+        log_fatal("configuration: %s", err);
+        cfg_free(ctx.common);
+        return 78;
+    }
+    int level = log_level_parse(cfg_str(ctx.common, SVC_LOG_LEVEL));
+    if (level < 0) {
+        log_fatal("configuration: LOG_LEVEL must be debug, info, warn, error or fatal");
+        return 78;
+    }
+    log_init(def->name, (log_level)level);
+    const char *jwt = cfg_str(ctx.common, SVC_JWT_SECRET);
+    if (strlen(jwt) < 32) {
+        log_fatal("configuration: JWT_SECRET must be at least 32 bytes");
+        return 78;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int code = 1;
+    db_err dberr;
+    kafka_consumer *consumers[8] = {0};
+    kafka_consumer_def cdefs[8];
+    http_server *http = NULL;
+    const char *brokers = cfg_str(ctx.common, SVC_KAFKA_BROKERS);
+
+    ctx.db = db_pool_new(cfg_str(ctx.common, SVC_DATABASE_URL), def->name,
+                         (int)cfg_int(ctx.common, SVC_DB_POOL_SIZE),
+                         (int)cfg_int(ctx.common, SVC_DB_STATEMENT_TIMEOUT_MS), def->name, &dberr);
+    if (ctx.db == NULL) {
+        log_fatal("database: %s", dberr.msg);
+        goto out;
+    }
+    if (migrate(&ctx, err, sizeof(err)) < 0) {
+        log_fatal("%s", err);
+        goto out;
+    }
+    if ((ctx.producer = kafka_producer_new(brokers, def->name, err, sizeof(err))) == NULL) {
+        log_fatal("kafka producer: %s", err);
+        goto out;
+    }
+    if (def->topics && kafka_ensure_topics(brokers, def->topics, 1, 5000, err, sizeof(err)) < 0)
+        log_warn("kafka topics not checked (%s); events wait in the outbox", err);
+    ctx.relay = outbox_relay_start(
+        ctx.db, ctx.producer, (int)cfg_int(ctx.common, SVC_OUTBOX_RETAIN_HOURS), err, sizeof(err));
+    if (ctx.relay == NULL) {
+        log_fatal("outbox relay: %s", err);
+        goto out;
+    }
+    metrics_gauge_fn("shantang_outbox_pending", "Outbox rows not yet published", gauge_pending,
+                     &ctx);
+    metrics_gauge_fn("shantang_outbox_published_total", "Outbox rows published since start",
+                     gauge_published, &ctx);
+    if (def->init && def->init(&ctx, err, sizeof(err)) < 0) {
+        log_fatal("%s", err);
+        goto out;
+    }
+    for (size_t i = 0; i < def->nconsumers && i < 8; i++) {
+        cdefs[i] = def->consumers[i];
+        cdefs[i].ctx = &ctx;
+        consumers[i] = kafka_consumer_start(brokers, &cdefs[i], ctx.db, err, sizeof(err));
+        if (consumers[i] == NULL) {
+            log_fatal("consumer %s: %s", cdefs[i].group_id, err);
+            goto out;
+        }
+    }
+    http_config hc = {
+        .addr = cfg_str(ctx.common, SVC_HTTP_ADDR),
+        .port = (int)cfg_int(ctx.common, SVC_HTTP_PORT),
+        .threads = (int)cfg_int(ctx.common, SVC_HTTP_THREADS),
+        .body_limit = (size_t)cfg_int(ctx.common, SVC_HTTP_BODY_LIMIT),
+        .jwt_key = (const unsigned char *)jwt,
+        .jwt_key_len = strlen(jwt),
+        .routes = def->routes,
+        .nroutes = def->nroutes,
+        .ctx = &ctx,
+        .ready = service_ready,
+    };
+    if ((http = http_start(&hc, err, sizeof(err))) == NULL) {
+        log_fatal("http: %s", err);
+        goto out;
+    }
+    log_info("shantang-%s %s listening on %s:%d", def->name, SHANTANG_VERSION, hc.addr, hc.port);
+    while (!service_stopping && !kafka_producer_fatal())
+        usleep(100 * 1000);
+    code = kafka_producer_fatal() ? 70 : 0;
+    log_info("shutting down");
+out:
+    http = http_stop(http);
+    for (size_t i = 0; i < 8; i++)
+        consumers[i] = kafka_consumer_stop(consumers[i]);
+    if (def->fini)
+        def->fini(&ctx);
+    ctx.relay = outbox_relay_stop(ctx.relay);
+    ctx.producer =
+        kafka_producer_close(ctx.producer, (int)cfg_int(ctx.common, SVC_SHUTDOWN_TIMEOUT_MS));
+    ctx.db = db_pool_free(ctx.db);
+    ctx.own = cfg_free(ctx.own);
+    ctx.common = cfg_free(ctx.common);
+    return code;
+}
+
+/* service_db_problem - a database failure as the right HTTP answer */
+void service_db_problem(http_resp *resp, const db_err *err)
+{
+    const char *s = err ? err->sqlstate : "";
+    if (resp == NULL)
+        return;
+    if (strcmp(s, "23505") == 0)
+        http_problem(resp, 409, "conflict", "Already exists", NULL, "%s", err->msg);
+    else if (strcmp(s, "23503") == 0 || strcmp(s, "23514") == 0 || strncmp(s, "22", 2) == 0)
+        http_problem(resp, 422, "validation", "Invalid value", NULL, "%s", err->msg);
+    else if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
+        http_problem(resp, 409, "retry", "Concurrent change", NULL,
+                     "another request changed the same data; try again");
+    else {
+        log_error("database: %s%s%s", err ? err->msg : "unknown", *s ? " sqlstate " : "", s);
+        http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
+                     "the database did not answer; try again shortly");
+    }
+}
+
+/* service_tx_begin - a pooled connection inside a transaction, or NULL after a 503 */
+PGconn *service_tx_begin(service_ctx *ctx, http_resp *resp)
+{
+    db_err err;
+    PGconn *conn = db_acquire(ctx->db, 5000, &err);
+    if (conn == NULL || db_begin(conn, &err) < 0) {
+        if (conn)
+            db_release(ctx->db, conn);
+        log_error("database: %s", err.msg);
+        if (resp)
+            http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
+                         "the database did not answer; try again shortly");
+        return NULL;
+    }
+    return conn;
+}
+
+/* service_tx_end - commit or roll back, release, wake the relay after a commit */
+int service_tx_end(service_ctx *ctx, PGconn *conn, int commit, http_resp *resp)
+{
+    db_err err;
+    int rc = 0;
+    if (commit) {
+        if (db_commit(conn, &err) < 0) {
+            db_rollback(conn);
+            if (resp) {
+                free(resp->body);
+                resp->body = NULL;
+                resp->location[0] = '\0';
+                service_db_problem(resp, &err);
+            }
+            rc = -1;
+        } else {
+            outbox_relay_wake(ctx->relay);
+        }
+    } else {
+        db_rollback(conn);
+    }
+    db_release(ctx->db, conn);
+    return rc;
+}
+
+/* service_create - a creating POST under its Idempotency-Key, in one transaction */
+void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_create_fn create,
+                    void *arg)
+{
+    const char *key = http_header(req, "Idempotency-Key");
+    if (key && (strlen(key) == 0 || strlen(key) > 200)) {
+        http_problem(resp, 422, "validation", "Invalid Idempotency-Key", NULL,
+                     "the Idempotency-Key header holds 1 to 200 characters");
+        return;
+    }
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return;
+    if (key) {
+        unsigned char digest[32];
+        char hash[65];
+        crypto_sha256(req->body, req->body_len, digest);
+        crypto_hex(digest, 32, hash);
+        int status = 0;
+        char *body = NULL;
+        db_err err;
+        idem_result r =
+            idem_claim(conn, req->auth.sub, key, req->route, hash, &status, &body, &err);
+        if (r != IDEM_NEW) {
+            if (r == IDEM_REPLAY)
+                http_reply_raw(resp, status, "application/json", body, strlen(body));
+            else if (r == IDEM_MISMATCH)
+                http_problem(resp, 422, "idempotency-key-reused", "Idempotency-Key reused", NULL,
+                             "this key was used for a different request");
+            else
+                service_db_problem(resp, &err);
+            free(body);
+            service_tx_end(ctx, conn, 0, NULL);
+            return;
+        }
+    }
+    if (create(conn, req, resp, arg) < 0) {
+        service_tx_end(ctx, conn, 0, NULL);
+        return;
+    }
+    if (key) {
+        db_err err;
+        char *copy = resp->body ? strndup(resp->body, resp->body_len) : NULL;
+        int rc = idem_finish(conn, req->auth.sub, key, resp->status, copy, &err);
+        free(copy);
+        if (rc < 0) {
+            free(resp->body);
+            resp->body = NULL;
+            resp->location[0] = '\0';
+            service_db_problem(resp, &err);
+            service_tx_end(ctx, conn, 0, NULL);
+            return;
+        }
+    }
+    service_tx_end(ctx, conn, 1, resp);
+}
