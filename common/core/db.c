@@ -45,6 +45,13 @@ static void err_set(db_err *err, const PGresult *res, PGconn *conn, const char *
     snprintf(err->msg, sizeof(err->msg), "%s", msg ? msg : fallback);
 }
 
+/* db_notice - server notices go to the debug log, not to stderr */
+static void db_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("database notice: %.200s", message);
+}
+
 /* db_connect - one new connection set up for the pool, or NULL with err */
 static PGconn *db_connect(db_pool *pool, db_err *err)
 {
@@ -60,6 +67,7 @@ static PGconn *db_connect(db_pool *pool, db_err *err)
         PQfinish(conn);
         return NULL;
     }
+    PQsetNoticeProcessor(conn, db_notice, NULL);
     char *schema = PQescapeIdentifier(conn, pool->schema, strlen(pool->schema));
     char sql[256];
     snprintf(sql, sizeof(sql),

@@ -14,6 +14,27 @@
  * Built-in routes: GET /healthz (process alive), GET /readyz (the service's
  * ready callback: database and Kafka reachable), GET /metrics (Prometheus).
  * Threads: a pool of HTTP_THREADS; handlers may block on the database.
+ *
+ * Decisions a client can see:
+ * - A path no route knows gets 404 "not-found"; a known path with another
+ *   method gets 405 "method-not-allowed" with an Allow header listing the
+ *   methods it has. HEAD runs the GET route (the body is dropped). When
+ *   several patterns fit a path, the one with the fewest {params} wins
+ *   (POST /v1/regions/import beats /v1/regions/{code}); then table order.
+ * - Order of checks: body size (413 "too-large"), path encoding (400),
+ *   built-ins, routing (404/405), query arguments and body must be UTF-8
+ *   (400 "bad-encoding"), then the bearer token (401 "unauthenticated" with
+ *   WWW-Authenticate, 403 "forbidden"), then the handler. Routes with
+ *   roles == 0 never read the Authorization header.
+ * - A Content-Length over the limit is refused at once when the client waits
+ *   for 100-continue or announces more than the limit + 1 MiB; otherwise the
+ *   body is read and dropped so the client can read the 413.
+ * - Problems about query parameters name them like body fields, as a JSON
+ *   pointer of the parameter name: ?limit=0 gives "pointer":"/limit".
+ * - X-Request-Id is taken from the client when it is 1..64 characters of
+ *   [A-Za-z0-9._-]; otherwise a UUIDv7 is made.
+ * - Every answer carries Cache-Control: no-store; a 503 carries Retry-After.
+ * - A handler that leaves resp->status outside 100..599 becomes a 500.
  */
 #ifndef SHANTANG_CORE_HTTP_H
 #define SHANTANG_CORE_HTTP_H
@@ -39,12 +60,12 @@ typedef struct http_req {
 } http_req;
 
 typedef struct http_resp {
-    int status;                 /* HTTP status code */
-    char *body;                 /* malloc'd body, owned by the response */
-    const char *content_type;   /* static string */
-    char location[256];         /* Location header when non-empty */
+    int status;                    /* HTTP status code */
+    char *body;                    /* malloc'd body, owned by the response */
+    const char *content_type;      /* static string */
+    char location[256];            /* Location header when non-empty */
     char content_disposition[128]; /* Content-Disposition when non-empty */
-    size_t body_len;            /* bytes of body (binary bodies allowed) */
+    size_t body_len;               /* bytes of body (binary bodies allowed) */
 } http_resp;
 
 typedef void (*http_handler)(http_req *req, http_resp *resp, void *ctx);
@@ -87,16 +108,16 @@ cJSON *http_parse_json(const http_req *req, http_resp *resp);
 typedef struct http_server http_server;
 
 typedef struct http_config {
-    const char *addr;          /* listen address, e.g. "127.0.0.1" */
-    int port;                  /* listen port */
-    int threads;               /* worker threads */
-    size_t body_limit;         /* bytes; larger bodies get 413 */
+    const char *addr;             /* numeric listen address; NULL or "" = 127.0.0.1 */
+    int port;                     /* listen port */
+    int threads;                  /* worker threads */
+    size_t body_limit;            /* bytes; larger bodies get 413 */
     const unsigned char *jwt_key; /* HS256 key (borrowed) */
-    size_t jwt_key_len;        /* bytes of jwt_key */
-    const http_route *routes;  /* route table (borrowed) */
-    size_t nroutes;            /* entries of routes */
-    void *ctx;                 /* passed to every handler */
-    int (*ready)(void *ctx);   /* /readyz: 1 when ready */
+    size_t jwt_key_len;           /* bytes of jwt_key */
+    const http_route *routes;     /* route table (borrowed) */
+    size_t nroutes;               /* entries of routes */
+    void *ctx;                    /* passed to every handler */
+    int (*ready)(void *ctx);      /* /readyz: 1 when ready */
 } http_config;
 
 /* http_start - bind and start serving. Returns NULL with err on failure */
@@ -111,20 +132,26 @@ http_server *http_stop(http_server *srv);
 /*
  * Validation helpers for handlers: each checks one field of obj, and on
  * failure sets a 422 problem naming /name (or the given pointer) and returns
- * -1. Absent optional fields return 0 and leave the output untouched.
+ * -1. Absent optional fields return 0 and leave the output untouched; a JSON
+ * null counts as absent. String lengths count UTF-8 characters, not bytes.
+ * Integers must be integral JSON numbers of magnitude below 2^53 (larger ones
+ * cannot be told apart as doubles) and within min..max; *present (may be
+ * NULL) says whether the field was there. Dates are real YYYY-MM-DD dates.
  */
 int http_field_string(const cJSON *obj, const char *name, int required, size_t min_chars,
                       size_t max_chars, const char **out, http_resp *resp);
-int http_field_int64(const cJSON *obj, const char *name, int required, long long min,
-                     long long max, long long *out, int *present, http_resp *resp);
+int http_field_int64(const cJSON *obj, const char *name, int required, long long min, long long max,
+                     long long *out, int *present, http_resp *resp);
 int http_field_date(const cJSON *obj, const char *name, int required, const char **out,
                     http_resp *resp);
 
 /*
  * Cursor pagination: http_page_limit reads ?limit= (default 50, 1..1000; a
- * bad value sets a 422 and returns -1). A cursor is the Base64url of the last
- * item's sort key; http_cursor_decode writes it into key (NUL-terminated),
- * returning 0, 1 when absent, or -1 after setting a 422.
+ * bad value sets a 422 with pointer "/limit" and returns -1). A cursor is the
+ * unpadded Base64url of the last item's sort key; http_cursor_decode writes
+ * it into key (NUL-terminated), returning 0, 1 when absent or empty, or -1
+ * after setting a 422 with pointer "/cursor" (bad Base64, longer than keylen-1
+ * bytes, not UTF-8, or holding control characters).
  */
 int http_page_limit(const http_req *req, http_resp *resp);
 int http_cursor_decode(const http_req *req, char *key, size_t keylen, http_resp *resp);

@@ -111,9 +111,17 @@ int kafka_ping(rd_kafka_t *rk, int timeout_ms)
 int kafka_ensure_topics(const char *brokers, const char *const *topics, int replication,
                         int timeout_ms, char *err, size_t errlen)
 {
-    rd_kafka_t *rk = kafka_producer_new(brokers, "shantang-admin", err, errlen);
-    if (rk == NULL)
+    /* A plain handle: the admin API needs no idempotent producer. */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (set(conf, "bootstrap.servers", brokers, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
         return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
     size_t n = 0;
     while (topics[n])
         n++;

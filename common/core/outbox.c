@@ -73,7 +73,7 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
         return -1;
     }
     int n = PQntuples(res);
-    if (n == 0) {
+    if (n <= 0 || n > OUTBOX_BATCH) {
         PQclear(res);
         db_commit(conn, &err);
         return 0;
@@ -118,9 +118,9 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
             break;
         rd_kafka_poll(r->rk, 100);
     }
-    /* Mark the delivered rows: an array literal of ids. */
-    size_t cap = (size_t)n * 24 + 4, used = 0;
-    char *ids = malloc(cap);
+    /* Mark the delivered rows: an array literal of ids (at most 20 digits each). */
+    char ids[OUTBOX_BATCH * 22 + 4];
+    size_t cap = sizeof(ids), used = 0;
     int delivered = 0;
     used += (size_t)snprintf(ids, cap, "{");
     for (int i = 0; i < n; i++) {
@@ -141,7 +141,6 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
         if (res == NULL)
             rc = -1;
     }
-    free(ids);
     if (rc < 0 || db_commit(conn, &err) < 0) {
         db_rollback(conn);
         log_warn("outbox: marking rows published failed: %s", err.msg);

@@ -45,7 +45,7 @@ static int partner_insert(PGconn *conn, http_req *req, http_resp *resp, void *ar
     crypto_uuid_v7(in->id);
     const char *params[5] = {in->id, in->name, in->kind, in->uscc, req->auth.sub};
     res = db_exec(conn,
-                  "INSERT INTO partners (id, name, kind, uscc, created_by) "
+                  "INSERT INTO partners AS p (id, name, kind, uscc, created_by) "
                   "VALUES ($1, $2, $3, $4, $5) RETURNING " PARTNER_JSON,
                   5, params, &err);
     if (res == NULL) {
