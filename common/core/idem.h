@@ -30,7 +30,7 @@ idem_result idem_claim(PGconn *conn, const char *principal, const char *key, con
                        const char *request_hash, int *status, char **body, db_err *err);
 
 /* idem_finish - store the answer for a claimed key; 0, or -1 with err */
-int idem_finish(PGconn *conn, const char *principal, const char *key, int status,
-                const char *body, db_err *err);
+int idem_finish(PGconn *conn, const char *principal, const char *key, int status, const char *body,
+                db_err *err);
 
 #endif

@@ -65,8 +65,8 @@ typedef enum {
  * kafka_apply_fn - apply one event on conn, inside the loop's transaction.
  * ev is borrowed. Fill err for PERMANENT and RETRY.
  */
-typedef kafka_apply_result (*kafka_apply_fn)(PGconn *conn, const cJSON *ev, void *ctx,
-                                             char *err, size_t errlen);
+typedef kafka_apply_result (*kafka_apply_fn)(PGconn *conn, const cJSON *ev, void *ctx, char *err,
+                                             size_t errlen);
 
 typedef struct kafka_consumer_def {
     const char *group_id;      /* consumer group, e.g. "enrollment" */

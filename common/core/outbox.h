@@ -46,7 +46,8 @@ long outbox_relay_pending(const outbox_relay *r);
 /* outbox_relay_published - rows published since start */
 long outbox_relay_published(const outbox_relay *r);
 
-/* outbox_relay_stop - finish the current batch (bounded by its deadline), join the thread; returns NULL */
+/* outbox_relay_stop - finish the current batch (bounded by its deadline), join the thread; returns
+ * NULL */
 outbox_relay *outbox_relay_stop(outbox_relay *r);
 
 #endif

@@ -52,17 +52,17 @@ typedef struct service_ctx {
 } service_ctx;
 
 typedef struct service_def {
-    const char *name;                 /* "registry": schema, client id, log name */
-    int default_port;                 /* HTTP_PORT default */
-    const cfg_param *params;          /* the service's own parameters (may be NULL) */
-    size_t nparams;                   /* entries of params */
-    const http_route *routes;         /* the service's routes */
-    size_t nroutes;                   /* entries of routes */
-    const char *const *topics;        /* "name:partitions" it publishes to; created if missing */
+    const char *name;                    /* "registry": schema, client id, log name */
+    int default_port;                    /* HTTP_PORT default */
+    const cfg_param *params;             /* the service's own parameters (may be NULL) */
+    size_t nparams;                      /* entries of params */
+    const http_route *routes;            /* the service's routes */
+    size_t nroutes;                      /* entries of routes */
+    const char *const *topics;           /* "name:partitions" it publishes to; created if missing */
     const kafka_consumer_def *consumers; /* consumer loops; ctx is replaced by the service_ctx */
-    size_t nconsumers;                /* entries of consumers */
+    size_t nconsumers;                   /* entries of consumers */
     int (*init)(service_ctx *ctx, char *err, size_t errlen); /* after db and kafka; may be NULL */
-    void (*fini)(service_ctx *ctx);   /* before the relay stops; may be NULL */
+    void (*fini)(service_ctx *ctx); /* before the relay stops; may be NULL */
 } service_def;
 
 /* service_main - run the program; returns the process exit code */

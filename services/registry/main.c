@@ -41,7 +41,8 @@ static const http_route registry_routes[] = {
     {"POST", "/v1/projects/{id}/status", REGISTRARS, registry_projects_status},
 };
 
-static const char *const registry_topics[] = {"regions.v1:3", "projects.v1:6", "notables.v1:3", NULL};
+static const char *const registry_topics[] = {"regions.v1:3", "projects.v1:6", "notables.v1:3",
+                                              NULL};
 
 /* registry_init - import the region list named by REGISTRY_REGIONS_FILE, if any */
 static int registry_init(service_ctx *ctx, char *err, size_t errlen)

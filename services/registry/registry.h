@@ -2,8 +2,8 @@
  * registry.h - the project registry: regions, notables, partners, projects.
  *
  * The registry is the source of truth for who and what the programme is
- * made of. It publishes regions.v1 (region.upserted), projects.v1 (project.registered, project.updated,
- * project.status_changed) and notables.v1 (notable.registered), each event
+ * made of. It publishes regions.v1 (region.upserted), projects.v1 (project.registered,
+ * project.updated, project.status_changed) and notables.v1 (notable.registered), each event
  * carrying the aggregate's full current state, keyed by its id.
  * Files: registry_validate.c (pure rules), registry_regions.c,
  * registry_notables.c, registry_partners.c, registry_projects.c (handlers),

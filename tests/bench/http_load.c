@@ -127,7 +127,8 @@ int main(int argc, char **argv)
     long n = atomic_load(&l.requests);
     long samples = n < MAX_SAMPLES ? n : MAX_SAMPLES;
     qsort(l.lat_ms, (size_t)samples, sizeof(double), cmp);
-    double p50 = samples ? l.lat_ms[samples / 2] : 0, p99 = samples ? l.lat_ms[samples * 99 / 100] : 0;
+    double p50 = samples ? l.lat_ms[samples / 2] : 0,
+           p99 = samples ? l.lat_ms[samples * 99 / 100] : 0;
     printf("{\"requests\": %ld, \"ok\": %ld, \"seconds\": %.2f, \"rate\": %.1f, \"p50_ms\": %.1f, "
            "\"p99_ms\": %.1f}\n",
            n, atomic_load(&l.ok), elapsed, (double)atomic_load(&l.ok) / elapsed, p50, p99);
