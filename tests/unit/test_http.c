@@ -648,7 +648,8 @@ static void test_pages(void)
                                        "\xe5\xb1\xb1\xe5\xa1\x98"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         char *c = http_cursor_encode(keys[i]);
-        CHECK(c && strpbrk(c, "+/=") == NULL, "cursor %zu is unpadded Base64url: %s", i, c);
+        CHECK(c && strpbrk(c, "+/=") == NULL, "cursor %zu is unpadded Base64url: %s", i,
+              c ? c : "(null)");
         snprintf(path, sizeof(path), "/v1/items?cursor=%s", c ? c : "");
         call(&r, "GET", path, NULL, NULL);
         cJSON *o = cJSON_Parse(r.body);
