@@ -301,7 +301,31 @@ def test_kafka_down(c):
     c.eq(len({m["value"]["id"] for m in got}), 1, "one event, not two")
 
 
+def test_service_killed_mid_way(c):
+    # Events acknowledged while Kafka is down sit in the outbox; the service
+    # is then killed with SIGKILL (no shutdown at all) before it could relay
+    # them. After a restart, every acknowledged registration reaches Kafka.
+    stack("kafka-stop")
+    ids = []
+    try:
+        for _ in range(3):
+            r = http("POST", BASE + "/v1/projects", project_body(), tok=NOTABLE)
+            c.eq(r.status, 201, "registration acknowledged")
+            if r.json:
+                ids.append(r.json["id"])
+        stack("service-kill", "registry")
+    finally:
+        stack("kafka-start")
+        stack("service-start", "registry")
+    for pid in ids:
+        got = wait_for_event("projects.v1", lambda v, pid=pid: v.get("subject") == pid, seconds=90)
+        c.eq(len({m["value"]["id"] for m in got}), 1, "event of %s arrived after the crash" % pid)
+    c.eq(len(psql("SELECT 1 FROM registry.projects WHERE id IN (%s)"
+                  % ",".join("'%s'" % i for i in ids))), 3, "the rows survived too")
+
+
 if __name__ == "__main__":
     Checks().run([test_register_reaches_db_and_kafka, test_read_list_and_filters, test_bad_input,
                   test_status_lifecycle, test_update, test_idempotency_key,
-                  test_notables_and_partners, test_regions, test_demo_data, test_kafka_down])
+                  test_notables_and_partners, test_regions, test_demo_data, test_kafka_down,
+                  test_service_killed_mid_way])
