@@ -3,7 +3,8 @@
  *
  * Registration takes a mutex (start-up, or the first time a label set is
  * seen); updates are atomic on the value's bit pattern. Rendering walks the
- * list under the mutex and groups HELP/TYPE once per metric name.
+ * list under the mutex and writes each family together: HELP and TYPE
+ * once, then every label set of that name.
  */
 #include "core/metrics.h"
 
@@ -103,19 +104,24 @@ char *metrics_render(void)
     if (out == NULL)
         return NULL;
     pthread_mutex_lock(&metrics_lock);
+    /* One family at a time: HELP and TYPE, then every label set of that name. */
     for (metric *m = metrics_head; m; m = m->next) {
         int first = 1;
-        for (metric *p = metrics_head; p != m; p = p->next)
-            if (strcmp(p->name, m->name) == 0)
-                first = 0;
-        if (first)
-            fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-                    m->gauge ? "gauge" : "counter");
-        double v = m->fn ? m->fn(m->arg) : atomic_load(&m->value);
-        if (m->labels[0])
-            fprintf(out, "%s{%s} %.17g\n", m->name, m->labels, v);
-        else
-            fprintf(out, "%s %.17g\n", m->name, v);
+        for (metric *p = metrics_head; p != m && first; p = p->next)
+            first = strcmp(p->name, m->name) != 0;
+        if (!first)
+            continue;
+        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+                m->gauge ? "gauge" : "counter");
+        for (metric *s = m; s; s = s->next) {
+            if (strcmp(s->name, m->name) != 0)
+                continue;
+            double v = s->fn ? s->fn(s->arg) : atomic_load(&s->value);
+            if (s->labels[0])
+                fprintf(out, "%s{%s} %.17g\n", s->name, s->labels, v);
+            else
+                fprintf(out, "%s %.17g\n", s->name, v);
+        }
     }
     pthread_mutex_unlock(&metrics_lock);
     fclose(out);

@@ -189,7 +189,7 @@ int service_main(int argc, char **argv, const service_def *def)
     }
     metrics_gauge_fn("shantang_outbox_pending", "Outbox rows not yet published", gauge_pending,
                      &ctx);
-    metrics_gauge_fn("shantang_outbox_published_total", "Outbox rows published since start",
+    metrics_gauge_fn("shantang_outbox_published", "Outbox rows published since start",
                      gauge_published, &ctx);
     if (def->init && def->init(&ctx, err, sizeof(err)) < 0) {
         log_fatal("%s", err);
