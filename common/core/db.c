@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/timeutil.h"
 
 struct db_pool {
     pthread_mutex_t lock;
@@ -113,13 +114,7 @@ db_pool *db_pool_new(const char *conninfo, const char *schema, int size, int stm
 PGconn *db_acquire(db_pool *pool, int timeout_ms, db_err *err)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    time_deadline(&deadline, timeout_ms);
     pthread_mutex_lock(&pool->lock);
     while (pool->nidle == 0 && pool->open >= pool->size) {
         if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT) {

@@ -26,6 +26,7 @@
 #include "core/metrics.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #include <microhttpd.h>
 
@@ -390,25 +391,6 @@ int http_field_int64(const cJSON *obj, const char *name, int required, long long
     return 0;
 }
 
-/* date_valid - 1 if s is a real calendar date YYYY-MM-DD (years 0001..9999) */
-static int date_valid(const char *s)
-{
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return 0;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return 0;
-    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    int m = (s[5] - '0') * 10 + (s[6] - '0');
-    int d = (s[8] - '0') * 10 + (s[9] - '0');
-    if (y < 1 || m < 1 || m > 12 || d < 1)
-        return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= mdays[m - 1] + (m == 2 && leap);
-}
-
 /* http_field_date - check a YYYY-MM-DD calendar date field */
 int http_field_date(const cJSON *obj, const char *name, int required, const char **out,
                     http_resp *resp)
@@ -417,7 +399,7 @@ int http_field_date(const cJSON *obj, const char *name, int required, const char
 
     if (item == NULL)
         return required ? field_problem(resp, name, "%s is required", name) : 0;
-    if (!cJSON_IsString(item) || item->valuestring == NULL || !date_valid(item->valuestring))
+    if (!cJSON_IsString(item) || item->valuestring == NULL || !time_date_valid(item->valuestring))
         return field_problem(resp, name, "%s must be a date YYYY-MM-DD", name);
     *out = item->valuestring;
     return 0;

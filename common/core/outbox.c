@@ -180,13 +180,7 @@ static void relay_housekeeping(outbox_relay *r, PGconn *conn, int prune)
 static void relay_wait(outbox_relay *r, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    time_deadline(&ts, ms);
     pthread_mutex_lock(&r->lock);
     while (!r->wake && !atomic_load(&r->stop))
         if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)

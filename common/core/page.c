@@ -109,9 +109,13 @@ int page_args(const http_req *req, http_resp *resp, int uuid_keys, char cursor_b
     return limit;
 }
 
-/* page_query - run a list query and answer its page */
-void page_query(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
-                const char *const *params, int limit)
+/*
+ * page_run - run a read-only query on a pooled connection and answer it: a
+ * page of limit items, or (limit < 0) the single row's JSON or a 404 naming
+ * what; a database failure becomes its problem.
+ */
+static void page_run(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                     const char *const *params, int limit, const char *what)
 {
     PGconn *conn = service_tx_begin(ctx, resp);
     if (conn == NULL)
@@ -120,23 +124,8 @@ void page_query(struct service_ctx *ctx, http_resp *resp, const char *sql, int n
     PGresult *res = db_exec(conn, sql, n, params, &err);
     if (res == NULL)
         service_db_problem(resp, &err);
-    else
+    else if (limit >= 0)
         page_reply(resp, res, 0, 1, limit, NULL);
-    PQclear(res);
-    service_tx_end(ctx, conn, 0, NULL);
-}
-
-/* page_query_one - run a one-row query and answer its JSON, or 404 */
-void page_query_one(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
-                    const char *const *params, const char *what)
-{
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        return;
-    db_err err;
-    PGresult *res = db_exec(conn, sql, n, params, &err);
-    if (res == NULL)
-        service_db_problem(resp, &err);
     else if (PQntuples(res) == 0)
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such %s", what);
     else
@@ -144,4 +133,18 @@ void page_query_one(struct service_ctx *ctx, http_resp *resp, const char *sql, i
                        (size_t)PQgetlength(res, 0, 0));
     PQclear(res);
     service_tx_end(ctx, conn, 0, NULL);
+}
+
+/* page_query - run a list query and answer its page */
+void page_query(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                const char *const *params, int limit)
+{
+    page_run(ctx, resp, sql, n, params, limit < 0 ? 0 : limit, NULL);
+}
+
+/* page_query_one - run a one-row query and answer its JSON, or 404 */
+void page_query_one(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                    const char *const *params, const char *what)
+{
+    page_run(ctx, resp, sql, n, params, -1, what);
 }

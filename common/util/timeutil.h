@@ -22,4 +22,11 @@ char *time_rfc3339(int64_t ms, char *out, size_t outlen);
 /* time_date_valid - 1 if s is a real calendar date "YYYY-MM-DD" (years 1900..2200) */
 int time_date_valid(const char *s);
 
+/*
+ * time_deadline - the CLOCK_REALTIME instant ms milliseconds from now, as
+ * pthread_cond_timedwait wants it. This function can't fail.
+ */
+struct timespec;
+void time_deadline(struct timespec *ts, int ms);
+
 #endif
