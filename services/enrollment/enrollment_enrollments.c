@@ -1,0 +1,305 @@
+/*
+ * enrollment_enrollments.c - a household's links to projects: employment,
+ * land transfer, share/dividend, supply, training; started and ended, the
+ * history kept.
+ *
+ * A project is known only from projects.v1. An id the service has not seen
+ * is answered by its age: a project registered in the last
+ * ENROLLMENT_PROJECT_GRACE_MS (its UUIDv7 says when) may still be on its
+ * way, so the answer is 503 with Retry-After; an older unknown id is 422.
+ */
+#include "enrollment.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/event.h"
+#include "core/outbox.h"
+#include "core/page.h"
+#include "core/service.h"
+#include "util/crypto.h"
+#include "util/timeutil.h"
+
+#define ENROLLMENT_PROJECT_GRACE_MS 120000
+
+typedef struct enrollment_input {
+    const char *project_id, *kind, *start_date;
+    long long wage, area, rent, term;
+    int has_wage, has_area, has_rent, has_term;
+    char id[37];
+} enrollment_input;
+
+/*
+ * household_in_scope - lock the household and check the caller may write
+ * it. Returns 0, or -1 after a 404/403/database problem.
+ */
+static int household_in_scope(PGconn *conn, const http_req *req, const char *hid, http_resp *resp)
+{
+    db_err err;
+    const char *params[1] = {hid};
+    PGresult *res = db_exec(conn,
+                            "SELECT village_code FROM households WHERE id = $1::uuid FOR "
+                            "UPDATE",
+                            1, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    int rc = -1;
+    if (PQntuples(res) == 0)
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+    else if (!auth_region_allows(&req->auth, PQgetvalue(res, 0, 0)))
+        http_problem(resp, 403, "forbidden", "Outside your villages", NULL,
+                     "the household's village is not in your scope");
+    else
+        rc = 0;
+    PQclear(res);
+    return rc;
+}
+
+/* publish - the enrollment's state as type on households.v1, keyed by household */
+static int publish(PGconn *conn, const char *hid, const char *eid, const char *type, int status,
+                   http_resp *resp)
+{
+    db_err err;
+    const char *params[1] = {eid};
+    PGresult *res = db_exec(conn, "SELECT enrollment_json($1::uuid)::text", 1, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    cJSON *ev = event_new("enrollment", type, hid, cJSON_Parse(PQgetvalue(res, 0, 0)));
+    PQclear(res);
+    if (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, hid, ev, &err) < 0) {
+        cJSON_Delete(ev);
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    cJSON *body = cJSON_Duplicate(event_data(ev), 1);
+    cJSON_DeleteItemFromObject(body, "phone");
+    cJSON_DeleteItemFromObject(body, "head_name");
+    http_reply_json(resp, status, body);
+    cJSON_Delete(ev);
+    return 0;
+}
+
+/* project_check - the project is known and open; -1 after a 422 or 503 */
+static int project_check(PGconn *conn, const char *pid, http_resp *resp)
+{
+    db_err err;
+    const char *params[1] = {pid};
+    PGresult *res =
+        db_exec(conn, "SELECT status FROM projects WHERE id = $1::uuid", 1, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    int rc = 0;
+    if (PQntuples(res) == 0) {
+        int64_t age = enrollment_uuid_age_ms(pid, time_now_ms());
+        if (age >= 0 && age < ENROLLMENT_PROJECT_GRACE_MS)
+            http_problem(resp, 503, "project-not-yet-known", "Project not known yet", "/project_id",
+                         "project %s was registered moments ago and its event has not reached "
+                         "this service yet; retry shortly",
+                         pid);
+        else
+            http_problem(resp, 422, "unknown-project", "Unknown project", "/project_id",
+                         "no project %s is registered", pid);
+        rc = -1;
+    } else if (strcmp(PQgetvalue(res, 0, 0), "closed") == 0) {
+        http_problem(resp, 422, "project-closed", "Project closed", "/project_id",
+                     "project %s is closed", pid);
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* enrollment_insert - the create step run inside service_create */
+static int enrollment_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+{
+    enrollment_input *in = arg;
+    const char *hid = req->params[0];
+    if (household_in_scope(conn, req, hid, resp) < 0 ||
+        project_check(conn, in->project_id, resp) < 0)
+        return -1;
+    db_err err;
+    const char *dup[3] = {hid, in->project_id, in->kind};
+    PGresult *res = db_exec(conn,
+                            "SELECT id FROM enrollments WHERE household_id = $1::uuid AND "
+                            "project_id = $2::uuid AND kind = $3 AND end_date IS NULL",
+                            3, dup, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    if (PQntuples(res) > 0) {
+        http_problem(resp, 409, "already-enrolled", "Already enrolled", "/project_id",
+                     "the household has an open %s enrollment %s in this project", in->kind,
+                     PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    char wage[24], area[24], rent[24], term[24];
+    snprintf(wage, sizeof(wage), "%lld", in->wage);
+    snprintf(area, sizeof(area), "%lld", in->area);
+    snprintf(rent, sizeof(rent), "%lld", in->rent);
+    snprintf(term, sizeof(term), "%lld", in->term);
+    crypto_uuid_v7(in->id);
+    const char *params[10] = {in->id,
+                              hid,
+                              in->project_id,
+                              in->kind,
+                              in->has_wage ? wage : NULL,
+                              in->has_area ? area : NULL,
+                              in->has_rent ? rent : NULL,
+                              in->has_term ? term : NULL,
+                              in->start_date,
+                              req->auth.sub};
+    res = db_exec(conn,
+                  "INSERT INTO enrollments (id, household_id, project_id, kind, monthly_wage_fen, "
+                  "area_mu_x100, annual_rent_fen, term_years, start_date, created_by) VALUES "
+                  "($1::uuid, $2::uuid, $3::uuid, $4, $5::bigint, $6::int, $7::bigint, $8::int, "
+                  "$9::date, $10)",
+                  10, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    PQclear(res);
+    if (publish(conn, hid, in->id, "enrollment.started", 201, resp) < 0)
+        return -1;
+    snprintf(resp->location, sizeof(resp->location), "/v1/households/%s/enrollments/%s", hid,
+             in->id);
+    return 0;
+}
+
+/* enrollment_enrollments_create - POST /v1/households/{id}/enrollments */
+void enrollment_enrollments_create(http_req *req, http_resp *resp, void *ctx)
+{
+    enrollment_input in = {0};
+    if (!crypto_uuid_valid(req->params[0])) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+        return;
+    }
+    cJSON *body = http_parse_json(req, resp);
+    if (body == NULL)
+        return;
+    if (http_field_string(body, "project_id", 1, 36, 36, &in.project_id, resp) < 0 ||
+        http_field_string(body, "kind", 1, 1, 20, &in.kind, resp) < 0 ||
+        http_field_date(body, "start_date", 1, &in.start_date, resp) < 0)
+        goto out;
+    if (!crypto_uuid_valid(in.project_id)) {
+        http_problem(resp, 422, "validation", "Invalid field", "/project_id",
+                     "project_id is a UUID");
+        goto out;
+    }
+    if (!enrollment_kind_valid(in.kind)) {
+        http_problem(resp, 422, "validation", "Invalid field", "/kind",
+                     "kind is employment, land_transfer, share, supply or training");
+        goto out;
+    }
+    int employment = strcmp(in.kind, "employment") == 0;
+    int land = strcmp(in.kind, "land_transfer") == 0;
+    /* sane bounds: a wage up to 100,000 yuan a month; up to 1,000 mu at up to 100,000 yuan/mu */
+    if (http_field_int64(body, "monthly_wage_fen", employment, 1, 10000000, &in.wage, &in.has_wage,
+                         resp) < 0 ||
+        http_field_int64(body, "area_mu_x100", land, 1, 100000, &in.area, &in.has_area, resp) < 0 ||
+        http_field_int64(body, "annual_rent_fen", land, 0, 1000000000, &in.rent, &in.has_rent,
+                         resp) < 0 ||
+        http_field_int64(body, "term_years", 0, 1, 70, &in.term, &in.has_term, resp) < 0)
+        goto out;
+    service_create(ctx, req, resp, enrollment_insert, &in);
+out:
+    cJSON_Delete(body);
+}
+
+/* enrollment_enrollments_list - GET /v1/households/{id}/enrollments (the history) */
+void enrollment_enrollments_list(http_req *req, http_resp *resp, void *ctx)
+{
+    const char *cursor;
+    char cursor_buf[64], limit_sql[16];
+    int limit = page_args(req, resp, 1, cursor_buf, &cursor, limit_sql);
+    if (limit < 0)
+        return;
+    if (!crypto_uuid_valid(req->params[0])) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+        return;
+    }
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return;
+    int ok = household_in_scope(conn, req, req->params[0], resp) == 0;
+    service_tx_end(ctx, conn, 0, NULL);
+    if (!ok)
+        return;
+    const char *params[3] = {req->params[0], cursor, limit_sql};
+    page_query(ctx, resp,
+               "SELECT (enrollment_json(e.id) - 'phone' - 'head_name')::text, e.id "
+               "FROM enrollments e WHERE e.household_id = $1::uuid "
+               "AND ($2::uuid IS NULL OR e.id > $2::uuid) ORDER BY e.id LIMIT $3::int",
+               3, params, limit);
+}
+
+/* enrollment_enrollments_end - POST /v1/households/{id}/enrollments/{eid}/end */
+void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx)
+{
+    const char *end_date = NULL, *reason = NULL;
+    const char *hid = req->params[0], *eid = req->params[1];
+    if (!crypto_uuid_valid(hid) || !crypto_uuid_valid(eid)) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such enrollment");
+        return;
+    }
+    cJSON *body = http_parse_json(req, resp);
+    if (body == NULL)
+        return;
+    if (http_field_date(body, "end_date", 1, &end_date, resp) < 0 ||
+        http_field_string(body, "reason", 1, 1, 500, &reason, resp) < 0) {
+        cJSON_Delete(body);
+        return;
+    }
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL) {
+        cJSON_Delete(body);
+        return;
+    }
+    int ok = household_in_scope(conn, req, hid, resp) == 0;
+    db_err err;
+    const char *params[4] = {eid, hid, end_date, reason};
+    PGresult *res = ok ? db_exec(conn,
+                                 "SELECT end_date IS NULL, start_date <= $3::date FROM "
+                                 "enrollments WHERE id = $1::uuid AND household_id = $2::uuid "
+                                 "FOR UPDATE",
+                                 3, params, &err)
+                       : NULL;
+    if (ok && res == NULL) {
+        service_db_problem(resp, &err);
+        ok = 0;
+    } else if (ok && PQntuples(res) == 0) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such enrollment");
+        ok = 0;
+    } else if (ok && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        http_problem(resp, 409, "already-ended", "Already ended", NULL,
+                     "the enrollment has ended before");
+        ok = 0;
+    } else if (ok && strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+        http_problem(resp, 422, "validation", "Invalid field", "/end_date",
+                     "end_date is before the enrollment's start");
+        ok = 0;
+    }
+    PQclear(res);
+    if (ok) {
+        res = db_exec(conn,
+                      "UPDATE enrollments SET end_date = $3::date, end_reason = $4 "
+                      "WHERE id = $1::uuid AND household_id = $2::uuid",
+                      4, params, &err);
+        ok = res != NULL;
+        PQclear(res);
+        if (!ok)
+            service_db_problem(resp, &err);
+    }
+    ok = ok && publish(conn, hid, eid, "enrollment.ended", 200, resp) == 0;
+    service_tx_end(ctx, conn, ok, resp);
+    cJSON_Delete(body);
+}

@@ -1,0 +1,444 @@
+/*
+ * enrollment_households.c - registering and reading households, and the
+ * planners' aggregated numbers.
+ *
+ * Who may do what: coordinators register and read households of the
+ * villages in their scope (403 elsewhere), the admin everywhere; planners
+ * and supervisors read only aggregated numbers (/v1/stats), never names,
+ * phones or ID numbers. An ID number is normalised (spaces, a lower-case x),
+ * checked (GB 11643), found again by its blind index, stored encrypted, and
+ * shown masked except to the admin.
+ */
+#include "enrollment.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/cnid.h"
+#include "core/event.h"
+#include "core/outbox.h"
+#include "core/page.h"
+#include "core/service.h"
+#include "util/crypto.h"
+#include "util/timeutil.h"
+
+#define MAX_MEMBERS 20
+
+typedef struct member_input {
+    const char *name, *relation;
+    long long birth_year;
+    char id[19], index[65], masked[19], enc[128];
+    int has_id;
+} member_input;
+
+typedef struct household_input {
+    const char *head_name, *phone_raw, *village;
+    char phone[12], id[19], index[65], masked[19], enc[128], hid[37];
+    long long members_count, year, baseline;
+    int has_year, has_baseline, certified, nmembers;
+    member_input members[MAX_MEMBERS];
+    enrollment_state *st;
+} household_input;
+
+/* today_cst - "YYYYMMDD" in Asia/Shanghai (UTC+8, no daylight saving) */
+static void today_cst(char out[9])
+{
+    time_t t = (time_t)(time_now_ms() / 1000) + 8 * 3600;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 9, "%Y%m%d", &tm);
+}
+
+/* id_field - check and protect one ID number at pointer; -1 after a 422 */
+static int id_field(const char *raw, const char *pointer, const enrollment_state *st, char id[19],
+                    char index[65], char masked[19], char enc[128], http_resp *resp)
+{
+    char today[9];
+    const char *why = NULL;
+    today_cst(today);
+    if (cnid_idcard_normalise(raw, today, id, &why) < 0) {
+        http_problem(resp, 422, "invalid-id-number", "Invalid ID-card number", pointer,
+                     "the ID number fails its %s rule (GB 11643)", why);
+        return -1;
+    }
+    pii_blind_index(&st->keys, id, index);
+    pii_mask_idcard(id, masked);
+    if (pii_encrypt(&st->keys, id, enc, 128) < 0) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "encryption failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* problem_with_id - add "existing_id" to the problem already in resp */
+static void problem_with_id(http_resp *resp, const char *existing)
+{
+    cJSON *p = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
+    if (p == NULL)
+        return;
+    cJSON_AddStringToObject(p, "existing_id", existing);
+    char *text = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    if (text) {
+        http_reply_raw(resp, resp->status, "application/problem+json", text, strlen(text));
+        free(text);
+    }
+}
+
+/* household_fields - the body's fields, checked; -1 after a 422 */
+static int household_fields(const cJSON *body, household_input *in, http_resp *resp)
+{
+    const char *id_raw;
+    int present = 0;
+    if (http_field_string(body, "head_name", 1, 1, 50, &in->head_name, resp) < 0 ||
+        http_field_string(body, "id_number", 1, 1, 40, &id_raw, resp) < 0 ||
+        http_field_string(body, "phone", 1, 1, 20, &in->phone_raw, resp) < 0 ||
+        http_field_string(body, "village_code", 1, 12, 12, &in->village, resp) < 0 ||
+        http_field_int64(body, "members_count", 0, 1, 30, &in->members_count, &present, resp) < 0)
+        return -1;
+    if (!present)
+        in->members_count = 1;
+    if (id_field(id_raw, "/id_number", in->st, in->id, in->index, in->masked, in->enc, resp) < 0)
+        return -1;
+    if (cnid_phone_normalise(in->phone_raw, in->phone) < 0) {
+        http_problem(resp, 422, "validation", "Invalid phone", "/phone",
+                     "phone must be a mainland mobile number (11 digits starting 13-19)");
+        return -1;
+    }
+    const cJSON *li = cJSON_GetObjectItemCaseSensitive(body, "low_income");
+    if (!cJSON_IsObject(li)) {
+        http_problem(resp, 422, "validation", "Invalid field", "/low_income",
+                     "low_income is an object {certified, year, baseline_per_capita_fen}");
+        return -1;
+    }
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(li, "certified");
+    if (!cJSON_IsBool(cert)) {
+        http_problem(resp, 422, "validation", "Invalid field", "/low_income/certified",
+                     "certified is true or false");
+        return -1;
+    }
+    in->certified = cJSON_IsTrue(cert);
+    http_resp sub = {0};
+    if (http_field_int64(li, "year", in->certified, 2000, 2100, &in->year, &in->has_year, &sub) <
+            0 ||
+        http_field_int64(li, "baseline_per_capita_fen", in->certified, 0, 100000000, &in->baseline,
+                         &in->has_baseline, &sub) < 0) {
+        /* re-point the nested field's problem under /low_income */
+        cJSON *p = cJSON_ParseWithLength(sub.body, sub.body_len);
+        const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
+        char pointer[96];
+        snprintf(pointer, sizeof(pointer), "/low_income%s", ptr ? ptr : "");
+        http_problem(resp, 422, "validation", "Invalid field", pointer, "%s",
+                     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail")));
+        cJSON_Delete(p);
+        free(sub.body);
+        return -1;
+    }
+    const cJSON *members = cJSON_GetObjectItemCaseSensitive(body, "members");
+    if (members && (!cJSON_IsArray(members) || cJSON_GetArraySize(members) > MAX_MEMBERS)) {
+        http_problem(resp, 422, "validation", "Invalid field", "/members",
+                     "members is an array of at most %d people", MAX_MEMBERS);
+        return -1;
+    }
+    for (int i = 0; members && i < cJSON_GetArraySize(members); i++) {
+        const cJSON *m = cJSON_GetArrayItem(members, i);
+        member_input *mi = &in->members[i];
+        const char *mid = NULL;
+        char pointer[48];
+        int has_year = 0;
+        snprintf(pointer, sizeof(pointer), "/members/%d", i);
+        if (!cJSON_IsObject(m)) {
+            http_problem(resp, 422, "validation", "Invalid field", pointer,
+                         "a member is an object");
+            return -1;
+        }
+        if (http_field_string(m, "name", 1, 1, 50, &mi->name, resp) < 0 ||
+            http_field_string(m, "relation", 1, 1, 20, &mi->relation, resp) < 0 ||
+            http_field_int64(m, "birth_year", 0, 1900, 2100, &mi->birth_year, &has_year, resp) <
+                0 ||
+            http_field_string(m, "id_number", 0, 1, 40, &mid, resp) < 0) {
+            /* the nested helpers name "/name"; say which member */
+            cJSON *p = cJSON_ParseWithLength(resp->body, resp->body_len);
+            const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
+            char full[96];
+            snprintf(full, sizeof(full), "%s%s", pointer, ptr ? ptr : "");
+            http_problem(resp, 422, "validation", "Invalid field", full, "%s",
+                         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail")));
+            cJSON_Delete(p);
+            return -1;
+        }
+        if (!has_year)
+            mi->birth_year = 0;
+        if (mid) {
+            snprintf(pointer, sizeof(pointer), "/members/%d/id_number", i);
+            if (id_field(mid, pointer, in->st, mi->id, mi->index, mi->masked, mi->enc, resp) < 0)
+                return -1;
+            mi->has_id = 1;
+        }
+        in->nmembers++;
+    }
+    return 0;
+}
+
+/* household_data - the household's event data: its JSON without ID numbers */
+static cJSON *household_data(PGconn *conn, const char *hid, db_err *err)
+{
+    const char *params[1] = {hid};
+    PGresult *res = db_exec(conn, "SELECT household_json($1::uuid)::text", 1, params, err);
+    if (res == NULL)
+        return NULL;
+    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    cJSON_DeleteItemFromObject(data, "id_number");
+    cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(data, "members"))
+        cJSON_DeleteItemFromObject(m, "id_number");
+    return data;
+}
+
+/* household_insert - the create step run inside service_create */
+static int household_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+{
+    household_input *in = arg;
+    db_err err;
+    const char *vparams[1] = {in->village};
+    PGresult *res = db_exec(conn, "SELECT 1 FROM villages WHERE code = $1", 1, vparams, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    int known = PQntuples(res) == 1;
+    PQclear(res);
+    if (!known) {
+        http_problem(resp, 422, "unknown-region", "Unknown village", "/village_code",
+                     "village %s is not known (regions.v1)", in->village);
+        return -1;
+    }
+    const char *dparams[1] = {in->index};
+    res = db_exec(conn, "SELECT id FROM households WHERE id_index = $1", 1, dparams, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    if (PQntuples(res) > 0) {
+        char existing[37];
+        snprintf(existing, sizeof(existing), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        http_problem(resp, 409, "duplicate-household", "Household already registered", "/id_number",
+                     "this ID number is registered as household %s", existing);
+        problem_with_id(resp, existing);
+        return -1;
+    }
+    PQclear(res);
+    crypto_uuid_v7(in->hid);
+    char members[24], year[24], baseline[24];
+    snprintf(members, sizeof(members), "%lld", in->members_count);
+    snprintf(year, sizeof(year), "%lld", in->year);
+    snprintf(baseline, sizeof(baseline), "%lld", in->baseline);
+    const char *params[12] = {in->hid,
+                              in->head_name,
+                              in->enc,
+                              in->index,
+                              in->masked,
+                              in->phone,
+                              in->village,
+                              members,
+                              in->certified ? "true" : "false",
+                              in->has_year ? year : NULL,
+                              in->has_baseline ? baseline : NULL,
+                              req->auth.sub};
+    res = db_exec(conn,
+                  "INSERT INTO households (id, head_name, id_enc, id_index, id_masked, phone, "
+                  "village_code, members_count, low_income, low_income_year, "
+                  "baseline_per_capita_fen, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                  "$8::int, $9::boolean, $10::int, $11::bigint, $12)",
+                  12, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    PQclear(res);
+    int ok = 1;
+    for (int i = 0; ok && i < in->nmembers; i++) {
+        member_input *m = &in->members[i];
+        char pos[16], by[24];
+        snprintf(pos, sizeof(pos), "%d", i + 1);
+        snprintf(by, sizeof(by), "%lld", m->birth_year);
+        const char *mp[8] = {in->hid,
+                             pos,
+                             m->name,
+                             m->relation,
+                             m->birth_year ? by : NULL,
+                             m->has_id ? m->enc : NULL,
+                             m->has_id ? m->index : NULL,
+                             m->has_id ? m->masked : NULL};
+        res = db_exec(conn,
+                      "INSERT INTO household_members (household_id, position, name, relation, "
+                      "birth_year, id_enc, id_index, id_masked) VALUES ($1::uuid, $2::int, $3, "
+                      "$4, $5::int, $6, $7, $8)",
+                      8, mp, &err);
+        ok = res != NULL;
+        PQclear(res);
+    }
+    if (!ok) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    cJSON *data = household_data(conn, in->hid, &err);
+    cJSON *ev = data ? event_new("enrollment", "household.registered", in->hid, data) : NULL;
+    if (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, in->hid, ev, &err) < 0) {
+        cJSON_Delete(ev);
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    cJSON_Delete(ev);
+    const char *gp[1] = {in->hid};
+    res = db_exec(conn, "SELECT household_json($1::uuid)::text", 1, gp, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    http_reply_raw(resp, 201, "application/json", PQgetvalue(res, 0, 0),
+                   (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    snprintf(resp->location, sizeof(resp->location), "/v1/households/%s", in->hid);
+    return 0;
+}
+
+/* enrollment_households_create - POST /v1/households */
+void enrollment_households_create(http_req *req, http_resp *resp, void *ctx)
+{
+    household_input *in = calloc(1, sizeof(*in));
+    cJSON *body = http_parse_json(req, resp);
+    in->st = ((service_ctx *)ctx)->state;
+    if (body != NULL && household_fields(body, in, resp) == 0) {
+        if (!auth_region_allows(&req->auth, in->village))
+            http_problem(resp, 403, "forbidden", "Outside your villages", "/village_code",
+                         "village %s is not in your scope", in->village);
+        else
+            service_create(ctx, req, resp, household_insert, in);
+    }
+    cJSON_Delete(body);
+    free(in);
+}
+
+/* scope_sql - the caller's scope as a PostgreSQL array of code prefixes, NULL for the admin */
+static const char *scope_sql(const http_req *req, char *buf, size_t len)
+{
+    if (req->auth.role == ROLE_ADMIN)
+        return NULL;
+    size_t used = (size_t)snprintf(buf, len, "{");
+    for (int i = 0; i < req->auth.nregions && used + 16 < len; i++) {
+        char prefix[13];
+        auth_region_prefix(req->auth.regions[i], prefix);
+        used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"", i ? "," : "", prefix);
+    }
+    snprintf(buf + used, len - used, "}");
+    return buf;
+}
+
+#define SCOPE_FILTER(n)                                                                            \
+    "($" n "::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($" n "::text[]) s "                   \
+    "WHERE s <> '' AND h.village_code LIKE s || '%'))"
+
+/* enrollment_households_list - GET /v1/households?village=&low_income= */
+void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
+{
+    const char *village = http_query(req, "village");
+    const char *low = http_query(req, "low_income");
+    const char *cursor;
+    char cursor_buf[64], limit_sql[16], scope[AUTH_MAX_REGIONS * 16 + 3];
+    int limit = page_args(req, resp, 1, cursor_buf, &cursor, limit_sql);
+    if (limit < 0)
+        return;
+    if (low && strcmp(low, "true") && strcmp(low, "false")) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/low_income",
+                     "low_income is true or false");
+        return;
+    }
+    const char *params[5] = {cursor, village, low, scope_sql(req, scope, sizeof(scope)), limit_sql};
+    page_query(ctx, resp,
+               "SELECT household_json(h.id)::text, h.id FROM households h "
+               "WHERE ($1::uuid IS NULL OR h.id > $1::uuid) "
+               "AND ($2::text IS NULL OR h.village_code = $2) "
+               "AND ($3::boolean IS NULL OR h.low_income = $3::boolean) "
+               "AND " SCOPE_FILTER("4") " ORDER BY h.id LIMIT $5::int",
+               5, params, limit);
+}
+
+/* enrollment_households_get - GET /v1/households/{id}; the admin sees the ID number whole */
+void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
+{
+    char scope[AUTH_MAX_REGIONS * 16 + 3];
+    const char *params[2] = {req->params[0], scope_sql(req, scope, sizeof(scope))};
+    if (!crypto_uuid_valid(params[0])) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+        return;
+    }
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return;
+    db_err err;
+    PGresult *res = db_exec(conn,
+                            "SELECT household_json(h.id)::text, " SCOPE_FILTER(
+                                "2") ", h.id_enc "
+                                     "FROM households h WHERE h.id = $1::uuid",
+                            2, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+    } else if (PQntuples(res) == 0) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+    } else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+        http_problem(resp, 403, "forbidden", "Outside your villages", NULL,
+                     "the household's village is not in your scope");
+    } else if (req->auth.role == ROLE_ADMIN) {
+        enrollment_state *st = ((service_ctx *)ctx)->state;
+        char plain[32];
+        cJSON *h = cJSON_Parse(PQgetvalue(res, 0, 0));
+        if (pii_decrypt(&st->keys, PQgetvalue(res, 0, 2), plain, sizeof(plain)) == 0)
+            cJSON_ReplaceItemInObject(h, "id_number", cJSON_CreateString(plain));
+        memset(plain, 0, sizeof(plain));
+        http_reply_json(resp, 200, h);
+    } else {
+        http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
+                       (size_t)PQgetlength(res, 0, 0));
+    }
+    PQclear(res);
+    service_tx_end(ctx, conn, 0, NULL);
+}
+
+/* enrollment_stats - GET /v1/stats: aggregated numbers by side of the border, no persons */
+void enrollment_stats(http_req *req, http_resp *resp, void *ctx)
+{
+    char scope[AUTH_MAX_REGIONS * 16 + 3];
+    const char *params[1] = {
+        req->auth.role == ROLE_COORDINATOR ? scope_sql(req, scope, sizeof(scope)) : NULL};
+    page_query_one(
+        ctx, resp,
+        "WITH h AS (SELECT h.*, v.side FROM households h JOIN villages v ON v.code = "
+        "h.village_code WHERE " SCOPE_FILTER(
+            "1") "), "
+                 "e AS (SELECT e.*, h.low_income, h.side FROM enrollments e JOIN h ON h.id = "
+                 "e.household_id WHERE e.end_date IS NULL OR e.end_date >= current_date), "
+                 "s AS (SELECT side FROM h UNION SELECT side FROM e) "
+                 "SELECT jsonb_build_object('by_side', coalesce(jsonb_object_agg(s.side, "
+                 "jsonb_build_object("
+                 "'households', (SELECT count(*) FROM h WHERE h.side = s.side), "
+                 "'low_income_households', (SELECT count(*) FROM h WHERE h.side = s.side AND "
+                 "h.low_income), "
+                 "'people', (SELECT coalesce(sum(members_count), 0) FROM h WHERE h.side = s.side), "
+                 "'people_employed', (SELECT count(*) FROM e WHERE e.side = s.side AND kind = "
+                 "'employment'), "
+                 "'low_income_employed', (SELECT count(*) FROM e WHERE e.side = s.side AND kind = "
+                 "'employment' AND e.low_income), "
+                 "'land_transfer_households', (SELECT count(DISTINCT household_id) FROM e WHERE "
+                 "e.side = "
+                 "s.side AND kind = 'land_transfer'), "
+                 "'land_transferred_mu_x100', (SELECT coalesce(sum(area_mu_x100), 0) FROM e WHERE "
+                 "e.side = "
+                 "s.side AND kind = 'land_transfer'), "
+                 "'farmers_trained', (SELECT count(*) FROM e WHERE e.side = s.side AND kind = "
+                 "'training'))), '{}'))::text FROM s",
+        1, params, "statistics");
+}

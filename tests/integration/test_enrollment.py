@@ -1,0 +1,205 @@
+"""Integration tests of the enrollment service against the running stack:
+registration with the ID number protected (encrypted, indexed, masked, in no
+event and no log line), duplicates, coordinator scope, the project read model
+learned from projects.v1, enrollments started and ended with their events,
+and the planners' aggregated numbers (including the demo data's figures)."""
+import json
+import os
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stacklib import ENV, Checks, http, psql, token, unique, wait_for_event  # noqa: E402
+
+BASE = ENV["ENROLLMENT_URL"]
+REG = ENV["REGISTRY_URL"]
+ZJ = "330482105201"
+SH = "310116106201"
+COORD_ZJ = token("coordinator", regions=[ZJ], sub="coord-zj")
+ADMIN = token("admin")
+PLANNER = token("planner")
+NOTABLE = token("notable", sub="it-notable-e")
+W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def id_number(first17):
+    return first17 + "10X98765432"[sum(int(a) * b for a, b in zip(first17, W)) % 11]
+
+
+def fresh_id():
+    """A valid ID number not used before (random sequence digits)."""
+    return id_number("330482198%d%02d15%03d" % (uuid.uuid4().int % 10, 1 + uuid.uuid4().int % 12,
+                                                 uuid.uuid4().int % 1000))
+
+
+def household(idn, village=ZJ, **over):
+    body = {"head_name": "测试户主", "id_number": idn, "phone": "13800138000",
+            "village_code": village, "members_count": 3,
+            "low_income": {"certified": True, "year": 2024, "baseline_per_capita_fen": 1500000}}
+    body.update(over)
+    return body
+
+
+def wait_sql(sql, want, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if psql(sql) == want:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def new_project(**over):
+    body = {"name": unique("入组测试项目"), "type": "workshop", "village_codes": [ZJ, SH],
+            "investment_fen": 100, "expected_revenue_fen": 100, "start_date": "2026-01-01"}
+    body.update(over)
+    r = http("POST", REG + "/v1/projects", body, tok=NOTABLE)
+    pid = r.json["id"]
+    wait_sql("SELECT status FROM enrollment.projects WHERE id = '%s'" % pid, [["planned"]])
+    return pid
+
+
+def test_register_protects_the_id_number(c):
+    idn = fresh_id()
+    r = http("POST", BASE + "/v1/households", household(idn), tok=COORD_ZJ)
+    if not c.eq(r.status, 201, "register (%r)" % r):
+        return
+    hid = r.json["id"]
+    c.eq(r.json["id_number"], idn[:6] + "********" + idn[-4:], "masked in the answer")
+    c.eq(r.json["side"], "zhejiang", "side from the village learned on regions.v1")
+    row = psql("SELECT id_enc, id_index, id_masked FROM enrollment.households WHERE id = '%s'"
+               % hid)[0]
+    c.check(idn not in "".join(row) and idn[6:14] not in row[0], "no plaintext in the table")
+    c.eq(len(row[1]), 64, "blind index stored")
+    c.eq(http("GET", BASE + "/v1/households/" + hid, tok=ADMIN).json["id_number"], idn,
+         "the admin reads it whole (decrypted)")
+    c.eq(http("GET", BASE + "/v1/households/" + hid, tok=COORD_ZJ).json["id_number"],
+         r.json["id_number"], "the coordinator reads it masked")
+    got = wait_for_event("households.v1", lambda v: v.get("subject") == hid)
+    c.check(len(got) == 1 and got[0]["value"]["type"] == "household.registered",
+            "household.registered on households.v1")
+    c.check(got and idn not in json.dumps(got[0]) and "id_number" not in got[0]["value"]["data"],
+            "the event carries no ID number")
+    c.check(got and got[0]["value"]["data"]["low_income"]["baseline_per_capita_fen"] == 1500000,
+            "the event carries the baseline")
+    logs = os.path.join(ENV["SHANTANG_ROOT"], ".local", ENV["INSTANCE"], "logs")
+    for name in os.listdir(logs):
+        with open(os.path.join(logs, name), encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        c.check(idn not in text and idn[6:] not in text, "ID number absent from %s" % name)
+    # the same number again, spaced and with a lower-case x where it applies
+    spaced = " ".join([idn[:6], idn[6:14], idn[14:].lower()])
+    d = http("POST", BASE + "/v1/households", household(spaced), tok=COORD_ZJ)
+    c.eq(d.status, 409, "duplicate ID number")
+    c.eq((d.json or {}).get("existing_id"), hid, "409 names the existing household")
+
+
+def test_bad_input_and_scope(c):
+    before = psql("SELECT count(*) FROM enrollment.households")[0][0]
+    idn = fresh_id()
+    bad = idn[:17] + ("0" if idn[17] != "0" else "1")
+    r = http("POST", BASE + "/v1/households", household(bad), tok=COORD_ZJ)
+    c.eq(r.status, 422, "wrong check digit")
+    c.check("check digit" in (r.json or {}).get("detail", ""), "says which rule failed")
+    c.eq((r.json or {}).get("pointer"), "/id_number", "names the field")
+    r = http("POST", BASE + "/v1/households", household(idn[:10] + "0230" + idn[14:]),
+             tok=COORD_ZJ)
+    c.check("birth date" in (r.json or {}).get("detail", ""), "30 February refused (%r)" % r)
+    r = http("POST", BASE + "/v1/households", household(idn, phone="02157390000"), tok=COORD_ZJ)
+    c.eq((r.json or {}).get("pointer"), "/phone", "landline refused")
+    r = http("POST", BASE + "/v1/households",
+             household(idn, low_income={"certified": True, "year": 2024,
+                                        "baseline_per_capita_fen": -5}), tok=COORD_ZJ)
+    c.eq((r.json or {}).get("pointer"), "/low_income/baseline_per_capita_fen", "negative baseline")
+    r = http("POST", BASE + "/v1/households", household(idn, village=SH), tok=COORD_ZJ)
+    c.eq(r.status, 403, "a household of another village")
+    r = http("POST", BASE + "/v1/households", household(idn, village="330482105000"), tok=ADMIN)
+    c.eq(r.status, 422, "a town is not a known village")
+    c.eq(http("GET", BASE + "/v1/households", tok=PLANNER).status, 403,
+         "planners read no household")
+    c.eq(psql("SELECT count(*) FROM enrollment.households")[0][0], before,
+         "nothing written by bad requests")
+
+
+def test_enroll_and_end(c):
+    pid = new_project()
+    idn = fresh_id()
+    hid = http("POST", BASE + "/v1/households", household(idn), tok=COORD_ZJ).json["id"]
+    url = BASE + "/v1/households/%s/enrollments" % hid
+    r = http("POST", url, {"project_id": pid, "kind": "land_transfer", "area_mu_x100": 67,
+                           "annual_rent_fen": 100500, "start_date": "2026-02-01"}, tok=COORD_ZJ)
+    if not c.eq(r.status, 201, "enroll (%r)" % r):
+        return
+    eid = r.json["id"]
+    c.eq(r.json["area_mu_x100"], 67, "area in hundredths of a mu")
+    again = http("POST", url, {"project_id": pid, "kind": "land_transfer", "area_mu_x100": 10,
+                               "annual_rent_fen": 1, "start_date": "2026-02-01"}, tok=COORD_ZJ)
+    c.eq(again.status, 409, "a second open enrollment of the same kind")
+    c.eq(http("POST", url, {"project_id": pid, "kind": "employment", "start_date": "2026-02-01"},
+              tok=COORD_ZJ).json.get("pointer"), "/monthly_wage_fen", "employment needs a wage")
+    c.eq(http("POST", url, {"project_id": pid, "kind": "employment", "start_date": "2026-02-01",
+                            "monthly_wage_fen": 10**12}, tok=COORD_ZJ).status, 422, "absurd wage")
+    old = "01800000-0000-7000-8000-000000000000"
+    c.eq(http("POST", url, {"project_id": old, "kind": "training", "start_date": "2026-02-01"},
+              tok=COORD_ZJ).status, 422, "an unknown project")
+    ms = int(time.time() * 1000)
+    fresh = "%08x-%04x-7000-8000-%012x" % (ms >> 16, ms & 0xffff, uuid.uuid4().int & (2**48 - 1))
+    r = http("POST", url, {"project_id": fresh, "kind": "training", "start_date": "2026-02-01"},
+             tok=COORD_ZJ)
+    c.eq(r.status, 503, "a project made moments ago: retry later")
+    c.check("Retry-After" in r.headers, "with Retry-After")
+    got = wait_for_event("households.v1", lambda v: v.get("subject") == hid and
+                         v.get("type") == "enrollment.started")
+    c.check(len(got) == 1, "enrollment.started keyed by the household")
+    if got:
+        d = got[0]["value"]["data"]
+        c.check(d["kind"] == "land_transfer" and d["low_income"] is True and
+                d["side"] == "zhejiang" and d["project_id"] == pid, "event carries what consumers need")
+        c.check(idn not in json.dumps(got[0]), "no ID number in the event")
+    end = BASE + "/v1/households/%s/enrollments/%s/end" % (hid, eid)
+    c.eq(http("POST", end, {"end_date": "2026-01-01", "reason": "x"}, tok=COORD_ZJ).status, 422,
+         "end before start")
+    c.eq(http("POST", end, {"end_date": "2026-06-30", "reason": "合同到期"}, tok=COORD_ZJ).status,
+         200, "end")
+    c.eq(http("POST", end, {"end_date": "2026-07-30", "reason": "again"}, tok=COORD_ZJ).status,
+         409, "end twice")
+    hist = http("GET", url, tok=COORD_ZJ).json["items"]
+    c.check(len(hist) == 1 and hist[0]["end_date"] == "2026-06-30", "history keeps the ended one")
+    got = wait_for_event("households.v1", lambda v: v.get("subject") == hid and
+                         v.get("type") == "enrollment.ended")
+    c.check(len(got) == 1 and got[0]["value"]["data"]["end_reason"] == "合同到期",
+            "enrollment.ended published")
+    # a closed project takes nobody in
+    http("POST", REG + "/v1/projects/%s/status" % pid, {"status": "closed"}, tok=NOTABLE)
+    c.check(wait_sql("SELECT status FROM enrollment.projects WHERE id = '%s'" % pid, [["closed"]]),
+            "the closure reached the read model")
+    c.eq(http("POST", url, {"project_id": pid, "kind": "training", "start_date": "2026-08-01"},
+              tok=COORD_ZJ).status, 422, "closed project")
+
+
+def test_demo_figures(c):
+    r = http("GET", BASE + "/v1/stats", tok=PLANNER)
+    c.eq(r.status, 200, "planner reads the numbers")
+    if r.status != 200:
+        return
+    demo = psql("SELECT count(*) FILTER (WHERE e.kind = 'employment'), "
+                "count(*) FILTER (WHERE e.kind = 'employment' AND h.low_income), "
+                "count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'land_transfer'), "
+                "coalesce(sum(e.area_mu_x100) FILTER (WHERE e.kind = 'land_transfer'), 0), "
+                "count(*) FILTER (WHERE e.kind = 'training') "
+                "FROM enrollment.enrollments e JOIN enrollment.households h ON h.id = "
+                "e.household_id WHERE e.created_by = 'demo-loader'")[0]
+    c.eq(demo, ["342", "43", "26", "1750", "68"],
+         "demo: 342 employed, 43 low-income, 26 households with 17.5 mu, 68 trained")
+    sides = r.json["by_side"]
+    total = sum(s["people_employed"] for s in sides.values())
+    c.check(total >= 342, "stats count the employed on both sides (%d)" % total)
+    c.check(set(sides) >= {"zhejiang", "shanghai"}, "both sides of the border")
+    c.check("head_name" not in r.text if hasattr(r, "text") else "head_name" not in r.raw,
+            "no names in the numbers")
+
+
+if __name__ == "__main__":
+    Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
+                  test_enroll_and_end, test_demo_figures])
