@@ -8,7 +8,7 @@
  * the admin, and never put in a log line or an event. The service learns
  * villages from regions.v1 and projects from projects.v1 (local read
  * models) and publishes households.v1: household.registered,
- * enrollment.started, enrollment.ended, keyed by household id.
+ * household.updated, enrollment.started, enrollment.ended, keyed by household id.
  * Files: enrollment_validate.c (pure rules), enrollment_readmodel.c (the
  * consumer), enrollment_households.c, enrollment_enrollments.c, main.c.
  */
@@ -53,6 +53,7 @@ kafka_apply_result enrollment_apply(PGconn *conn, const cJSON *ev, void *ctx, ch
 void enrollment_households_create(http_req *req, http_resp *resp, void *ctx);
 void enrollment_households_list(http_req *req, http_resp *resp, void *ctx);
 void enrollment_households_get(http_req *req, http_resp *resp, void *ctx);
+void enrollment_households_update(http_req *req, http_resp *resp, void *ctx);
 void enrollment_stats(http_req *req, http_resp *resp, void *ctx);
 void enrollment_enrollments_create(http_req *req, http_resp *resp, void *ctx);
 void enrollment_enrollments_list(http_req *req, http_resp *resp, void *ctx);

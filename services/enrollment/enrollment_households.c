@@ -323,6 +323,122 @@ void enrollment_households_create(http_req *req, http_resp *resp, void *ctx)
     free(in);
 }
 
+/* enrollment_households_update - PATCH /v1/households/{id}: name, phone, size, low-income status */
+void enrollment_households_update(http_req *req, http_resp *resp, void *ctx)
+{
+    const char *name = NULL, *phone_raw = NULL;
+    char phone[12], members[24] = "", year[24] = "", baseline[24] = "";
+    long long n_members = 0, n_year = 0, n_baseline = 0;
+    int has_members = 0, has_year = 0, has_baseline = 0;
+    const char *cert = NULL;
+    const char *hid = req->params[0];
+
+    if (!crypto_uuid_valid(hid)) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+        return;
+    }
+    cJSON *body = http_parse_json(req, resp);
+    if (body == NULL)
+        return;
+    static const char *const fixed[] = {"id_number", "village_code", "members", NULL};
+    for (int i = 0; fixed[i]; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(body, fixed[i])) {
+            char pointer[32];
+            snprintf(pointer, sizeof(pointer), "/%s", fixed[i]);
+            http_problem(resp, 422, "validation", "Field cannot be changed", pointer,
+                         "%s is fixed once registered", fixed[i]);
+            goto out;
+        }
+    }
+    if (http_field_string(body, "head_name", 0, 1, 50, &name, resp) < 0 ||
+        http_field_string(body, "phone", 0, 1, 20, &phone_raw, resp) < 0 ||
+        http_field_int64(body, "members_count", 0, 1, 30, &n_members, &has_members, resp) < 0)
+        goto out;
+    if (phone_raw && cnid_phone_normalise(phone_raw, phone) < 0) {
+        http_problem(resp, 422, "validation", "Invalid phone", "/phone",
+                     "phone must be a mainland mobile number (11 digits starting 13-19)");
+        goto out;
+    }
+    const cJSON *li = cJSON_GetObjectItemCaseSensitive(body, "low_income");
+    if (li) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(li, "certified");
+        if (!cJSON_IsObject(li) || !cJSON_IsBool(c)) {
+            http_problem(resp, 422, "validation", "Invalid field", "/low_income/certified",
+                         "low_income is {certified, year, baseline_per_capita_fen}");
+            goto out;
+        }
+        cert = cJSON_IsTrue(c) ? "true" : "false";
+        int req_more = cJSON_IsTrue(c);
+        if (http_field_int64(li, "year", req_more, 2000, 2100, &n_year, &has_year, resp) < 0 ||
+            http_field_int64(li, "baseline_per_capita_fen", req_more, 0, 100000000, &n_baseline,
+                             &has_baseline, resp) < 0) {
+            http_problem(resp, 422, "validation", "Invalid field", "/low_income",
+                         "a certified household has a year and a baseline_per_capita_fen");
+            goto out;
+        }
+    }
+    snprintf(members, sizeof(members), "%lld", n_members);
+    snprintf(year, sizeof(year), "%lld", n_year);
+    snprintf(baseline, sizeof(baseline), "%lld", n_baseline);
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        goto out;
+    db_err err;
+    const char *lp[1] = {hid};
+    PGresult *res = db_exec(conn,
+                            "SELECT village_code FROM households WHERE id = $1::uuid FOR "
+                            "UPDATE",
+                            1, lp, &err);
+    int ok = res != NULL;
+    if (!ok)
+        service_db_problem(resp, &err);
+    else if ((ok = PQntuples(res) == 1) == 0)
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
+    else if ((ok = auth_region_allows(&req->auth, PQgetvalue(res, 0, 0))) == 0)
+        http_problem(resp, 403, "forbidden", "Outside your villages", NULL,
+                     "the household's village is not in your scope");
+    PQclear(res);
+    const char *params[7] = {hid,
+                             name,
+                             phone_raw ? phone : NULL,
+                             has_members ? members : NULL,
+                             cert,
+                             has_year ? year : NULL,
+                             has_baseline ? baseline : NULL};
+    if (ok) {
+        res = db_exec(conn,
+                      "UPDATE households SET head_name = coalesce($2, head_name), "
+                      "phone = coalesce($3, phone), members_count = coalesce($4::int, "
+                      "members_count), low_income = coalesce($5::boolean, low_income), "
+                      "low_income_year = CASE WHEN $5 IS NULL THEN low_income_year ELSE $6::int "
+                      "END, baseline_per_capita_fen = CASE WHEN $5 IS NULL THEN "
+                      "baseline_per_capita_fen ELSE $7::bigint END, updated_at = now(), "
+                      "version = version + 1 WHERE id = $1::uuid",
+                      7, params, &err);
+        if ((ok = res != NULL) == 0)
+            service_db_problem(resp, &err);
+        PQclear(res);
+    }
+    cJSON *data = ok ? household_data(conn, hid, &err) : NULL;
+    cJSON *ev = data ? event_new("enrollment", "household.updated", hid, data) : NULL;
+    if (ok && (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, hid, ev, &err) < 0)) {
+        service_db_problem(resp, &err);
+        ok = 0;
+    }
+    cJSON_Delete(ev);
+    if (ok) {
+        res = db_exec(conn, "SELECT household_json($1::uuid)::text", 1, lp, &err);
+        if (res)
+            http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
+                           (size_t)PQgetlength(res, 0, 0));
+        ok = res != NULL;
+        PQclear(res);
+    }
+    service_tx_end(ctx, conn, ok, resp);
+out:
+    cJSON_Delete(body);
+}
+
 /* scope_sql - the caller's scope as a PostgreSQL array of code prefixes, NULL for the admin */
 static const char *scope_sql(const http_req *req, char *buf, size_t len)
 {

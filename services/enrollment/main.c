@@ -28,6 +28,7 @@ static const http_route enrollment_routes[] = {
     {"POST", "/v1/households", WRITERS, enrollment_households_create},
     {"GET", "/v1/households", WRITERS, enrollment_households_list},
     {"GET", "/v1/households/{id}", WRITERS, enrollment_households_get},
+    {"PATCH", "/v1/households/{id}", WRITERS, enrollment_households_update},
     {"POST", "/v1/households/{id}/enrollments", WRITERS, enrollment_enrollments_create},
     {"GET", "/v1/households/{id}/enrollments", WRITERS, enrollment_enrollments_list},
     {"POST", "/v1/households/{id}/enrollments/{eid}/end", WRITERS, enrollment_enrollments_end},

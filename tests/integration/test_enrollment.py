@@ -88,6 +88,20 @@ def test_register_protects_the_id_number(c):
         with open(os.path.join(logs, name), encoding="utf-8", errors="replace") as f:
             text = f.read()
         c.check(idn not in text and idn[6:] not in text, "ID number absent from %s" % name)
+    u = http("PATCH", BASE + "/v1/households/" + hid,
+             {"phone": "+86 139 0000 1111", "low_income": {"certified": False}}, tok=COORD_ZJ)
+    c.eq(u.status, 200, "update (%r)" % u)
+    c.check(u.json and u.json["phone"] == "13900001111" and
+            u.json["low_income"]["certified"] is False and u.json["version"] == 2,
+            "phone and status changed, version bumped")
+    c.eq(http("PATCH", BASE + "/v1/households/" + hid, {"id_number": idn}, tok=COORD_ZJ).status,
+         422, "the ID number is fixed")
+    c.eq(http("PATCH", BASE + "/v1/households/" + hid, {"members_count": 2},
+              tok=token("coordinator", regions=[SH])).status, 403, "another village's coordinator")
+    got = wait_for_event("households.v1", lambda v: v.get("subject") == hid and
+                         v.get("type") == "household.updated")
+    c.check(len(got) == 1 and got[0]["value"]["data"]["phone"] == "13900001111",
+            "household.updated published")
     # the same number again, spaced and with a lower-case x where it applies
     spaced = " ".join([idn[:6], idn[6:14], idn[14:].lower()])
     d = http("POST", BASE + "/v1/households", household(spaced), tok=COORD_ZJ)
