@@ -201,3 +201,16 @@ int auth_region_allows(const auth_claims *claims, const char *code)
     }
     return 0;
 }
+
+/* auth_scope_array - the scope's prefixes as a PostgreSQL array literal */
+char *auth_scope_array(const auth_claims *claims, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "{");
+    for (int i = 0; i < claims->nregions && used + 16 < len; i++) {
+        char prefix[13];
+        auth_region_prefix(claims->regions[i], prefix);
+        used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"", i ? "," : "", prefix);
+    }
+    snprintf(buf + used, len - used, "}");
+    return buf;
+}

@@ -71,4 +71,13 @@ int auth_region_allows(const auth_claims *claims, const char *code);
  */
 char *auth_region_prefix(const char *code, char out[13]);
 
+/*
+ * auth_scope_array - the claims' region scope as a PostgreSQL text array
+ * literal of code prefixes ("{\"330482\",\"310116106\"}", "{}" for none),
+ * for queries that filter rows by region. len of at least
+ * AUTH_SCOPE_ARRAY_LEN always suffices. Returns buf.
+ */
+#define AUTH_SCOPE_ARRAY_LEN (AUTH_MAX_REGIONS * 16 + 3)
+char *auth_scope_array(const auth_claims *claims, char *buf, size_t len);
+
 #endif

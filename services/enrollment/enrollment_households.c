@@ -442,16 +442,7 @@ out:
 /* scope_sql - the caller's scope as a PostgreSQL array of code prefixes, NULL for the admin */
 static const char *scope_sql(const http_req *req, char *buf, size_t len)
 {
-    if (req->auth.role == ROLE_ADMIN)
-        return NULL;
-    size_t used = (size_t)snprintf(buf, len, "{");
-    for (int i = 0; i < req->auth.nregions && used + 16 < len; i++) {
-        char prefix[13];
-        auth_region_prefix(req->auth.regions[i], prefix);
-        used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"", i ? "," : "", prefix);
-    }
-    snprintf(buf + used, len - used, "}");
-    return buf;
+    return req->auth.role == ROLE_ADMIN ? NULL : auth_scope_array(&req->auth, buf, len);
 }
 
 #define SCOPE_FILTER(n)                                                                            \
@@ -464,7 +455,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
     const char *village = http_query(req, "village");
     const char *low = http_query(req, "low_income");
     const char *cursor;
-    char cursor_buf[64], limit_sql[16], scope[AUTH_MAX_REGIONS * 16 + 3];
+    char cursor_buf[64], limit_sql[16], scope[AUTH_SCOPE_ARRAY_LEN];
     int limit = page_args(req, resp, 1, cursor_buf, &cursor, limit_sql);
     if (limit < 0)
         return;
@@ -486,7 +477,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
 /* enrollment_households_get - GET /v1/households/{id}; the admin sees the ID number whole */
 void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
 {
-    char scope[AUTH_MAX_REGIONS * 16 + 3];
+    char scope[AUTH_SCOPE_ARRAY_LEN];
     const char *params[2] = {req->params[0], scope_sql(req, scope, sizeof(scope))};
     if (!crypto_uuid_valid(params[0])) {
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
@@ -527,7 +518,7 @@ void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
 /* enrollment_stats - GET /v1/stats: aggregated numbers by side of the border, no persons */
 void enrollment_stats(http_req *req, http_resp *resp, void *ctx)
 {
-    char scope[AUTH_MAX_REGIONS * 16 + 3];
+    char scope[AUTH_SCOPE_ARRAY_LEN];
     const char *params[1] = {
         req->auth.role == ROLE_COORDINATOR ? scope_sql(req, scope, sizeof(scope)) : NULL};
     page_query_one(

@@ -289,17 +289,7 @@ out:
  */
 static const char *scope_sql(const http_req *req, char *buf, size_t len)
 {
-    size_t used = 0;
-    if (req->auth.role != ROLE_COORDINATOR)
-        return NULL;
-    used += (size_t)snprintf(buf, len, "{");
-    for (int i = 0; i < req->auth.nregions && used + 16 < len; i++) {
-        char prefix[13];
-        auth_region_prefix(req->auth.regions[i], prefix);
-        used += (size_t)snprintf(buf + used, len - used, "%s\"%s\"", i ? "," : "", prefix);
-    }
-    snprintf(buf + used, len - used, "}");
-    return buf;
+    return req->auth.role != ROLE_COORDINATOR ? NULL : auth_scope_array(&req->auth, buf, len);
 }
 
 /* The coordinator filter: no scope ($n NULL) or a host village under a prefix. */
@@ -320,7 +310,7 @@ void registry_projects_list(http_req *req, http_resp *resp, void *ctx)
                    {"status", registry_status_valid}};
     const char *params[8];
     const char *cursor;
-    char cursor_buf[64], limit_sql[16], scope[AUTH_MAX_REGIONS * 16 + 3], pointer[32];
+    char cursor_buf[64], limit_sql[16], scope[AUTH_SCOPE_ARRAY_LEN], pointer[32];
     int limit = page_args(req, resp, 1, cursor_buf, &cursor, limit_sql);
 
     if (limit < 0)
@@ -360,7 +350,7 @@ void registry_projects_list(http_req *req, http_resp *resp, void *ctx)
 /* registry_projects_get - GET /v1/projects/{id} */
 void registry_projects_get(http_req *req, http_resp *resp, void *ctx)
 {
-    char scope[AUTH_MAX_REGIONS * 16 + 3];
+    char scope[AUTH_SCOPE_ARRAY_LEN];
     const char *params[2] = {req->params[0], scope_sql(req, scope, sizeof(scope))};
     if (!crypto_uuid_valid(params[0])) {
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such project");

@@ -106,6 +106,15 @@ static void test_scope(void)
     CHECK_STR(auth_region_prefix("330400000000", p), "3304", "city prefix");
     CHECK_STR(auth_region_prefix("330482104000", p), "330482104", "town prefix");
     CHECK_STR(auth_region_prefix("33048210400", p), "", "malformed prefix");
+    auth_claims two = {0};
+    snprintf(two.regions[0], 13, "330482000000");
+    snprintf(two.regions[1], 13, "310116106000");
+    two.nregions = 2;
+    char arr[AUTH_SCOPE_ARRAY_LEN];
+    CHECK_STR(auth_scope_array(&two, arr, sizeof(arr)), "{\"330482\",\"310116106\"}",
+              "scope as an array literal");
+    two.nregions = 0;
+    CHECK_STR(auth_scope_array(&two, arr, sizeof(arr)), "{}", "empty scope");
     CHECK_INT(auth_role_parse("planner"), ROLE_PLANNER, "planner");
     CHECK_INT(auth_role_parse("root"), 0, "root");
     CHECK_STR(auth_role_name(ROLE_HANDLER), "handler", "handler name");
