@@ -73,6 +73,8 @@ typedef struct conn_ctx {
     int too_big;           /* 1 once the upload passed the limit */
     int answered;          /* 1 once a response was queued */
     struct timespec start; /* monotonic time of the first call */
+    FILE *spool;           /* a stream route's body on disk, or NULL */
+    size_t limit;          /* the body limit of this request */
 } conn_ctx;
 
 /* The request being handled on this thread, for http_problem. */
@@ -781,7 +783,7 @@ static void dispatch(http_server *srv, conn_ctx *cc, http_req *req, http_resp *r
 
     if (cc->too_big) {
         http_problem(resp, 413, "too-large", "Request body too large", NULL,
-                     "the request body is larger than %zu bytes", srv->cfg.body_limit);
+                     "the request body is larger than %zu bytes", cc->limit);
         return;
     }
     if (!path_ok) {
@@ -824,7 +826,7 @@ static void dispatch(http_server *srv, conn_ctx *cc, http_req *req, http_resp *r
                      "a query argument is not UTF-8");
         return;
     }
-    if (!utf8_valid(req->body, req->body_len)) {
+    if (req->body_file == NULL && !utf8_valid(req->body, req->body_len)) {
         http_problem(resp, 400, "bad-encoding", "Bad request", NULL,
                      "the request body is not UTF-8");
         return;
@@ -864,6 +866,10 @@ static enum MHD_Result answer(http_server *srv, struct MHD_Connection *conn, con
     req.path = url;
     req.body = cc->body ? cc->body : "";
     req.body_len = cc->len;
+    if (cc->spool) {
+        rewind(cc->spool);
+        req.body_file = cc->spool;
+    }
     req.request_id = rid;
     req.conn = conn;
     char *paramsbuf = malloc(strlen(url) + 1);
@@ -906,6 +912,23 @@ static int content_length_over(const char *v, size_t limit, unsigned long long *
     return n > limit;
 }
 
+/* stream_limit - the stream limit of the route a request will take, 0 if none */
+static size_t stream_limit(http_server *srv, const char *method, const char *url)
+{
+    const char *scratch[HTTP_MAX_PATH_PARAMS];
+    char *buf = malloc(strlen(url) + 1);
+    size_t limit = 0;
+    int n;
+    for (size_t i = 0; buf && i < srv->cfg.nroutes && limit == 0; i++) {
+        const http_route *r = &srv->cfg.routes[i];
+        if (r->stream_limit > 0 && method_fits(r->method, method) &&
+            route_match(r->pattern, url, buf, scratch, &n))
+            limit = r->stream_limit;
+    }
+    free(buf);
+    return limit;
+}
+
 /* http_access - libmicrohttpd's access handler: called per request several times */
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload,
@@ -923,15 +946,19 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         *con_cls = cc;
         atomic_fetch_add(&srv->inflight, 1);
         atomic_fetch_add(&http_inflight_all, 1);
+        cc->limit = srv->cfg.body_limit;
+        size_t stream = stream_limit(srv, method, url);
+        if (stream > 0 && (cc->spool = tmpfile()) != NULL)
+            cc->limit = stream;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long announced = ULLONG_MAX;
-        if (cl != NULL && content_length_over(cl, srv->cfg.body_limit, &announced)) {
+        if (cl != NULL && content_length_over(cl, cc->limit, &announced)) {
             cc->too_big = 1;
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
             /* refuse now when the client waits for 100-continue or it is too much to drain;
                otherwise read (and drop) the body so the client sees the answer */
-            if (expect != NULL || announced - srv->cfg.body_limit > HTTP_DRAIN_EXTRA)
+            if (expect != NULL || announced - cc->limit > HTTP_DRAIN_EXTRA)
                 return answer(srv, conn, cc, url, method);
         }
         return MHD_YES;
@@ -942,13 +969,19 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         cc->received += n;
         if (cc->answered)
             return MHD_YES;
-        if (cc->too_big || cc->len + n > srv->cfg.body_limit) {
+        if (cc->too_big || cc->len + n > cc->limit) {
             cc->too_big = 1;
             free(cc->body);
             cc->body = NULL;
             cc->len = cc->cap = 0;
             /* a chunked upload that goes on and on: stop reading and close */
-            return cc->received > srv->cfg.body_limit + HTTP_DRAIN_EXTRA ? MHD_NO : MHD_YES;
+            return cc->received > cc->limit + HTTP_DRAIN_EXTRA ? MHD_NO : MHD_YES;
+        }
+        if (cc->spool != NULL) { /* a stream route: to disk, never whole in memory */
+            if (fwrite(upload, 1, n, cc->spool) != n)
+                return MHD_NO;
+            cc->len += n;
+            return MHD_YES;
         }
         if (cc->len + n + 1 > cc->cap) {
             size_t cap = cc->cap ? cc->cap : 4096;
@@ -984,6 +1017,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (cc == NULL)
         return;
     free(cc->body);
+    if (cc->spool)
+        fclose(cc->spool);
     free(cc);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);

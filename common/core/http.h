@@ -40,6 +40,7 @@
 #define SHANTANG_CORE_HTTP_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <cjson/cJSON.h>
 #include "core/auth.h"
 
@@ -57,6 +58,8 @@ typedef struct http_req {
     int authenticated;                        /* 1 when auth holds a verified token */
     const char *request_id;                   /* X-Request-Id of this request */
     void *conn;                               /* struct MHD_Connection *, for the accessors */
+    FILE *body_file; /* a stream route's body, rewound (owned by the server); else NULL.
+                        Then body is "" and body_len the number of bytes spooled. */
 } http_req;
 
 typedef struct http_resp {
@@ -75,6 +78,9 @@ typedef struct http_route {
     const char *pattern; /* "/v1/projects/{id}"; {x} matches one non-empty segment */
     int roles;           /* ROLE_* bits allowed; 0 = no token needed */
     http_handler fn;     /* the handler */
+    size_t stream_limit; /* > 0: the body is spooled to an unlinked temporary file of at
+                            most this many bytes and handed over as req->body_file, never
+                            held in memory nor checked as UTF-8; 0: the usual body */
 } http_route;
 
 /* http_query - the value of query argument name, or NULL (borrowed, valid during the request) */

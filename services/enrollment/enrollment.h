@@ -49,12 +49,44 @@ int64_t enrollment_uuid_age_ms(const char *id, int64_t now_ms);
 kafka_apply_result enrollment_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                     size_t errlen);
 
+/* --- enrollment_households.c, shared with the CSV import --- */
+
+#define MAX_MEMBERS 20
+
+typedef struct member_input {
+    const char *name, *relation;
+    long long birth_year;
+    char id[19], index[65], masked[19], enc[128];
+    int has_id;
+} member_input;
+
+typedef struct household_input {
+    const char *head_name, *phone_raw, *village;
+    char phone[12], id[19], index[65], masked[19], enc[128], hid[37];
+    long long members_count, year, baseline;
+    int has_year, has_baseline, certified, nmembers;
+    member_input members[MAX_MEMBERS];
+    enrollment_state *st;
+} household_input;
+
+/* enrollment_household_fields - check a household's JSON fields into in; -1 after a 422 */
+int enrollment_household_fields(const cJSON *body, household_input *in, http_resp *resp);
+
+/*
+ * enrollment_household_insert - register in (checked) on conn inside the
+ * caller's transaction: village known, ID number not registered (409 with
+ * existing_id otherwise), rows and household.registered written. 0, or -1
+ * with the problem in resp.
+ */
+int enrollment_household_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg);
+
 /* --- handlers --- */
 void enrollment_households_create(http_req *req, http_resp *resp, void *ctx);
 void enrollment_households_list(http_req *req, http_resp *resp, void *ctx);
 void enrollment_households_get(http_req *req, http_resp *resp, void *ctx);
 void enrollment_households_update(http_req *req, http_resp *resp, void *ctx);
 void enrollment_stats(http_req *req, http_resp *resp, void *ctx);
+void enrollment_import(http_req *req, http_resp *resp, void *ctx);
 void enrollment_enrollments_create(http_req *req, http_resp *resp, void *ctx);
 void enrollment_enrollments_list(http_req *req, http_resp *resp, void *ctx);
 void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx);

@@ -23,24 +23,6 @@
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
-#define MAX_MEMBERS 20
-
-typedef struct member_input {
-    const char *name, *relation;
-    long long birth_year;
-    char id[19], index[65], masked[19], enc[128];
-    int has_id;
-} member_input;
-
-typedef struct household_input {
-    const char *head_name, *phone_raw, *village;
-    char phone[12], id[19], index[65], masked[19], enc[128], hid[37];
-    long long members_count, year, baseline;
-    int has_year, has_baseline, certified, nmembers;
-    member_input members[MAX_MEMBERS];
-    enrollment_state *st;
-} household_input;
-
 /* today_cst - "YYYYMMDD" in Asia/Shanghai (UTC+8, no daylight saving) */
 static void today_cst(char out[9])
 {
@@ -86,8 +68,8 @@ static void problem_with_id(http_resp *resp, const char *existing)
     }
 }
 
-/* household_fields - the body's fields, checked; -1 after a 422 */
-static int household_fields(const cJSON *body, household_input *in, http_resp *resp)
+/* enrollment_household_fields - the body's fields, checked; -1 after a 422 */
+int enrollment_household_fields(const cJSON *body, household_input *in, http_resp *resp)
 {
     const char *id_raw;
     int present = 0;
@@ -197,8 +179,8 @@ static cJSON *household_data(PGconn *conn, const char *hid, db_err *err)
     return data;
 }
 
-/* household_insert - the create step run inside service_create */
-static int household_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+/* enrollment_household_insert - the create step run inside service_create */
+int enrollment_household_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
 {
     household_input *in = arg;
     db_err err;
@@ -312,12 +294,12 @@ void enrollment_households_create(http_req *req, http_resp *resp, void *ctx)
     household_input *in = calloc(1, sizeof(*in));
     cJSON *body = http_parse_json(req, resp);
     in->st = ((service_ctx *)ctx)->state;
-    if (body != NULL && household_fields(body, in, resp) == 0) {
+    if (body != NULL && enrollment_household_fields(body, in, resp) == 0) {
         if (!auth_region_allows(&req->auth, in->village))
             http_problem(resp, 403, "forbidden", "Outside your villages", "/village_code",
                          "village %s is not in your scope", in->village);
         else
-            service_create(ctx, req, resp, household_insert, in);
+            service_create(ctx, req, resp, enrollment_household_insert, in);
     }
     cJSON_Delete(body);
     free(in);

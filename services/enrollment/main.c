@@ -25,14 +25,15 @@ static const cfg_param enrollment_params[ENR_NPARAMS] = {
 #define STATS_READERS (ROLE_ADMIN | ROLE_COORDINATOR | ROLE_PLANNER | ROLE_SUPERVISOR)
 
 static const http_route enrollment_routes[] = {
-    {"POST", "/v1/households", WRITERS, enrollment_households_create},
-    {"GET", "/v1/households", WRITERS, enrollment_households_list},
-    {"GET", "/v1/households/{id}", WRITERS, enrollment_households_get},
-    {"PATCH", "/v1/households/{id}", WRITERS, enrollment_households_update},
-    {"POST", "/v1/households/{id}/enrollments", WRITERS, enrollment_enrollments_create},
-    {"GET", "/v1/households/{id}/enrollments", WRITERS, enrollment_enrollments_list},
-    {"POST", "/v1/households/{id}/enrollments/{eid}/end", WRITERS, enrollment_enrollments_end},
-    {"GET", "/v1/stats", STATS_READERS, enrollment_stats},
+    {"POST", "/v1/households", WRITERS, enrollment_households_create, 0},
+    {"GET", "/v1/households", WRITERS, enrollment_households_list, 0},
+    {"GET", "/v1/households/{id}", WRITERS, enrollment_households_get, 0},
+    {"PATCH", "/v1/households/{id}", WRITERS, enrollment_households_update, 0},
+    {"POST", "/v1/households/{id}/enrollments", WRITERS, enrollment_enrollments_create, 0},
+    {"GET", "/v1/households/{id}/enrollments", WRITERS, enrollment_enrollments_list, 0},
+    {"POST", "/v1/households/{id}/enrollments/{eid}/end", WRITERS, enrollment_enrollments_end, 0},
+    {"GET", "/v1/stats", STATS_READERS, enrollment_stats, 0},
+    {"POST", "/v1/imports/households", WRITERS, enrollment_import, 256u << 20},
 };
 
 static const char *const enrollment_topics[] = {"households.v1:6", NULL};

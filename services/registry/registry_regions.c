@@ -19,58 +19,9 @@
 #include "core/outbox.h"
 #include "core/page.h"
 #include "core/service.h"
+#include "util/csv.h"
 
 #define REGION_LINE_MAX 1024
-
-/* csv_split - split one CSV line in place into at most max fields; quotes allowed */
-static int csv_split(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-
-    while (n < max) {
-        char *out = p;
-        fields[n++] = p;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '\0')
-                    break;
-                if (*p == '"' && p[1] == '"') {
-                    *out++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    *out++ = *p++;
-                }
-            }
-            while (*p && *p != ',')
-                p++;
-        } else {
-            while (*p && *p != ',')
-                *out++ = *p++;
-        }
-        int last = (*p == '\0');
-        *out = '\0';
-        if (last)
-            break;
-        p++;
-    }
-    return n;
-}
-
-/* trim - strip ASCII white space at both ends, in place */
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
 
 /* region_publish - region.upserted with the region's JSON on regions.v1, in the caller's tx */
 static int region_publish(PGconn *conn, const char *code, const char *json, db_err *err)
@@ -103,15 +54,13 @@ long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
             snprintf(err, errlen, "line %ld: longer than %d bytes", lineno, REGION_LINE_MAX - 1);
             return -1;
         }
-        char *text = trim(line);
+        char *text = csv_trim(line);
         if (lineno == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
             text += 3; /* a spreadsheet's byte-order mark */
         if (*text == '\0' || *text == '#')
             continue;
         char *f[6];
         int n = csv_split(text, f, 6);
-        for (int i = 0; i < n; i++)
-            f[i] = trim(f[i]);
         if (rows == 0 && strcmp(f[0], "code") == 0)
             continue; /* header row */
         if (n < 4 || n > 5) {

@@ -192,6 +192,47 @@ def test_enroll_and_end(c):
               tok=COORD_ZJ).status, 422, "closed project")
 
 
+def test_import(c):
+    url = BASE + "/v1/imports/households"
+    ids = [fresh_id() for _ in range(3)]
+    bad_check = ids[0][:17] + ("0" if ids[0][17] != "0" else "1")
+    rows = ["户主姓名,身份证号,手机号,村代码,家庭人口,低收入认定,认定年份,人均基线收入(分)",
+            "张三,%s,13900000001,%s,3,是,2024,1300000" % (ids[0], ZJ),
+            "李四,%s,13900000002,%s,2,否,," % (ids[1], ZJ),
+            "王五,%s,13900000003,%s,2,否,," % (bad_check, ZJ),
+            "赵六,%s,12345,%s,2,否,," % (ids[2], ZJ),
+            "钱七,%s,13900000005,%s,2,否,," % (fresh_id(), SH)]
+    body = ("\r\n".join(rows) + "\r\n").encode("gbk")
+    before = int(psql("SELECT count(*) FROM enrollment.households")[0][0])
+    r = http("POST", url, raw=body, tok=COORD_ZJ, headers={"Content-Type": "text/csv"})
+    if not c.eq(r.status, 200, "GBK import (%r)" % r):
+        return
+    c.eq(r.json["encoding"], "gbk", "GBK detected")
+    c.eq((r.json["rows"], r.json["imported"], r.json["invalid"]), (5, 2, 3), "2 good, 3 bad rows")
+    lines = {e["line"]: e for e in r.json["errors"]}
+    c.check(4 in lines and "check digit" in lines[4]["reason"], "line 4: the ID's check digit")
+    c.check(5 in lines and lines[5]["pointer"] == "/phone", "line 5: the phone")
+    c.check(6 in lines and lines[6]["pointer"] == "/village_code", "line 6: outside the scope")
+    c.check(ids[0] not in r.raw, "no ID number in the report")
+    c.eq(int(psql("SELECT count(*) FROM enrollment.households")[0][0]), before + 2, "2 rows added")
+    again = http("POST", url, raw=body, tok=COORD_ZJ, headers={"Content-Type": "text/csv"})
+    c.check(again.json and again.json["imported"] == 0 and again.json["already_registered"] == 2,
+            "a second import adds nothing (%r)" % again)
+    c.eq(int(psql("SELECT count(*) FROM enrollment.households")[0][0]), before + 2, "still 2")
+    en = ("\ufeffhead_name,id_number,phone,village_code,low_income\n"
+          "Li Si,%s,13900000009,%s,false\n" % (fresh_id(), ZJ)).encode("utf-8")
+    u = http("POST", url, raw=en, tok=COORD_ZJ, headers={"Content-Type": "text/csv"})
+    c.check(u.json and u.json["encoding"] == "utf-8" and u.json["imported"] == 1,
+            "UTF-8 with a BOM and English names (%r)" % u)
+    g = http("POST", url, raw=b"\xff\xfe\xff" * 50, tok=COORD_ZJ,
+             headers={"Content-Type": "text/csv"})
+    c.eq(g.status, 400, "neither UTF-8 nor GBK")
+    h = http("POST", url, raw=("张三,%s,13900000001,%s\n" % (ids[0], ZJ)).encode(), tok=COORD_ZJ,
+             headers={"Content-Type": "text/csv"})
+    c.eq(h.status, 400, "no header row")
+    c.check("missing" in (h.json or {}).get("detail", ""), "names the missing columns")
+
+
 def test_demo_figures(c):
     r = http("GET", BASE + "/v1/stats", tok=PLANNER)
     c.eq(r.status, 200, "planner reads the numbers")
@@ -216,4 +257,4 @@ def test_demo_figures(c):
 
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
-                  test_enroll_and_end, test_demo_figures])
+                  test_enroll_and_end, test_import, test_demo_figures])

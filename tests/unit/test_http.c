@@ -143,14 +143,14 @@ static int test_ready(void *ctx)
 }
 
 static const http_route routes[] = {
-    {"GET", "/v1/echo/{a}/items/{b}", 0, h_params},
-    {"POST", "/v1/items", ROLE_ADMIN | ROLE_NOTABLE, h_create},
-    {"GET", "/v1/items", 0, h_list},
-    {"GET", "/v1/items/{id}", 0, h_params},
-    {"POST", "/v1/items/import", ROLE_ADMIN, h_import},
-    {"POST", "/v1/raw", 0, h_raw},
-    {"GET", "/v1/nostatus", 0, h_nothing},
-    {"GET", "/v1/slow", 0, h_slow},
+    {"GET", "/v1/echo/{a}/items/{b}", 0, h_params, 0},
+    {"POST", "/v1/items", ROLE_ADMIN | ROLE_NOTABLE, h_create, 0},
+    {"GET", "/v1/items", 0, h_list, 0},
+    {"GET", "/v1/items/{id}", 0, h_params, 0},
+    {"POST", "/v1/items/import", ROLE_ADMIN, h_import, 0},
+    {"POST", "/v1/raw", 0, h_raw, 0},
+    {"GET", "/v1/nostatus", 0, h_nothing, 0},
+    {"GET", "/v1/slow", 0, h_slow, 0},
 };
 
 /* ---------- the client ---------- */
@@ -819,7 +819,7 @@ int main(void)
     /* start-up refusals: port in use, bad patterns, protected routes without a key */
     CHECK(http_start(&cfg, err, sizeof(err)) == NULL && strstr(err, "cannot listen"),
           "port in use refused: %s", err);
-    static const http_route bad[] = {{"GET", "/v1/{a}x", 0, h_raw}};
+    static const http_route bad[] = {{"GET", "/v1/{a}x", 0, h_raw, 0}};
     http_config c2 = cfg;
     c2.routes = bad;
     c2.nroutes = 1;

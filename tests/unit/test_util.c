@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "util/cfg.h"
+#include "util/csv.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -146,8 +147,25 @@ static void test_misc(void)
               "rfc3339");
 }
 
+static void test_csv(void)
+{
+    char line[] = " 张三 ,\"a, \"\"quoted\"\" b\",,last\r\n";
+    char *f[8];
+    int n = csv_split(line, f, 8);
+    CHECK_INT(n, 4, "fields");
+    CHECK_STR(f[0], "张三", "trimmed");
+    CHECK_STR(f[1], "a, \"quoted\" b", "quoted comma and doubled quotes");
+    CHECK_STR(f[2], "", "empty field");
+    CHECK_STR(f[3], "last", "line end stripped");
+    char two[] = "a,b,c";
+    CHECK_INT(csv_split(two, f, 2), 2, "at most max fields");
+    char ws[] = "  x \n";
+    CHECK_STR(csv_trim(ws), "x", "trim");
+}
+
 int main(void)
 {
+    test_csv();
     test_cfg();
     test_crypto();
     test_misc();
