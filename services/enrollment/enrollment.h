@@ -43,6 +43,14 @@ int enrollment_kind_valid(const char *kind);
  */
 int64_t enrollment_uuid_age_ms(const char *id, int64_t now_ms);
 
+/*
+ * enrollment_csv_encoding - the encoding of a CSV file judged from its first
+ * n bytes: "utf-8" (a BOM allowed), "gbk" (read as GB 18030), or NULL for
+ * neither. truncated says the sample was cut from a longer file, so a
+ * character split at its end is not held against it.
+ */
+const char *enrollment_csv_encoding(const unsigned char *sample, size_t n, int truncated);
+
 /* --- enrollment_readmodel.c --- */
 
 /* enrollment_apply - the consumer: villages from regions.v1, projects from projects.v1 */

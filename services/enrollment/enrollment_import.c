@@ -204,6 +204,25 @@ static int header_columns(char **f, int nf, int *col, char *err, size_t errlen)
     return used ? -1 : 0;
 }
 
+/* enrollment_csv_encoding - "utf-8", "gbk" or NULL for a sample of a file */
+const char *enrollment_csv_encoding(const unsigned char *sample, size_t n, int truncated)
+{
+    size_t skip = n >= 3 && memcmp(sample, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (utf8_ok(sample + skip, n - skip, truncated))
+        return "utf-8";
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (cd == (iconv_t)-1)
+        return NULL;
+    char *conv = to_utf8(cd, (const char *)sample, n);
+    /* a sample cut inside a two-byte character converts all but its last byte */
+    if (conv == NULL && truncated && n > 1)
+        conv = to_utf8(cd, (const char *)sample, n - 1);
+    iconv_close(cd);
+    int ok = conv != NULL;
+    free(conv);
+    return ok ? "gbk" : NULL;
+}
+
 /* enrollment_import - POST /v1/imports/households, body text/csv (UTF-8 or GBK) */
 void enrollment_import(http_req *req, http_resp *resp, void *ctx)
 {
@@ -220,21 +239,17 @@ void enrollment_import(http_req *req, http_resp *resp, void *ctx)
     size_t n = fread(sample, 1, sizeof(sample), in);
     rewind(in);
     size_t skip = n >= 3 && memcmp(sample, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    const char *encoding = enrollment_csv_encoding(sample, n, n == sizeof(sample));
+    if (encoding == NULL) {
+        http_problem(resp, 400, "bad-encoding", "Neither UTF-8 nor GBK", NULL,
+                     "the CSV must be UTF-8 or GBK (as a Chinese spreadsheet saves it)");
+        return;
+    }
+    gbk = strcmp(encoding, "gbk") == 0;
     iconv_t cd = iconv_open("UTF-8", "GB18030");
-    if (!utf8_ok(sample + skip, n - skip, n == sizeof(sample))) {
-        char *conv = cd == (iconv_t)-1 ? NULL : to_utf8(cd, (char *)sample, n);
-        /* a GBK sample cut inside a character converts all but its last bytes */
-        if (conv == NULL && n == sizeof(sample) && cd != (iconv_t)-1)
-            conv = to_utf8(cd, (char *)sample, n - 1);
-        if (conv == NULL) {
-            if (cd != (iconv_t)-1)
-                iconv_close(cd);
-            http_problem(resp, 400, "bad-encoding", "Neither UTF-8 nor GBK", NULL,
-                         "the CSV must be UTF-8 or GBK (as a Chinese spreadsheet saves it)");
-            return;
-        }
-        free(conv);
-        gbk = 1;
+    if (gbk && cd == (iconv_t)-1) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "no GB 18030 converter");
+        return;
     }
     char *line = NULL, *text = NULL;
     size_t cap = 0;

@@ -7,8 +7,12 @@
  * JSON line: requests, answers with the expected status, seconds, rate and
  * latency percentiles. Only loopback URLs are accepted.
  *
+ * With --ids FILE, "@ID@" in the URL is replaced by the next line of FILE
+ * (request n takes line n), so that every request addresses another
+ * resource (each household enrolled once, say).
+ *
  * Usage: http_load --url URL [--method POST] [--token T] [--body JSON]
- *        [--concurrency N] [--seconds S] [--expect CODE]
+ *        [--ids FILE] [--concurrency N] [--seconds S] [--expect CODE]
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -27,6 +31,8 @@ typedef struct load {
     int64_t deadline;
     atomic_long requests, ok, next_id;
     double *lat_ms; /* one sample per request, up to MAX_SAMPLES */
+    char **ids;     /* lines of --ids, or NULL */
+    long nids;      /* entries of ids */
 } load;
 
 /* sink - discard a response body */
@@ -50,6 +56,7 @@ static void *worker(void *arg)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", l->token);
         hdr = curl_slist_append(hdr, auth);
     }
+    char url[2048];
     curl_easy_setopt(h, CURLOPT_URL, l->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, l->method);
@@ -62,6 +69,12 @@ static void *worker(void *arg)
             sprintf(body, "%.*s%ld%s", (int)(at - l->body), l->body, id, at + 3);
         else
             strcpy(body, l->body);
+        const char *slot = l->ids ? strstr(l->url, "@ID@") : NULL;
+        if (slot) {
+            snprintf(url, sizeof(url), "%.*s%s%s", (int)(slot - l->url), l->url,
+                     l->ids[id % l->nids], slot + 4);
+            curl_easy_setopt(h, CURLOPT_URL, url);
+        }
         if (strcmp(l->method, "GET") != 0)
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         int64_t t0 = time_mono_ms();
@@ -106,6 +119,25 @@ int main(int argc, char **argv)
     l.body = arg(argc, argv, "--body", "");
     l.expect = atol(arg(argc, argv, "--expect", "201"));
     int conc = atoi(arg(argc, argv, "--concurrency", "8"));
+    const char *ids_path = arg(argc, argv, "--ids", NULL);
+    if (ids_path) {
+        FILE *f = fopen(ids_path, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while (f && (n = getline(&line, &cap, f)) > 0) {
+            line[strcspn(line, "\r\n")] = '\0';
+            l.ids = realloc(l.ids, (size_t)(l.nids + 1) * sizeof(char *));
+            l.ids[l.nids++] = strdup(line);
+        }
+        free(line);
+        if (f)
+            fclose(f);
+        if (l.nids == 0) {
+            fprintf(stderr, "http_load: no ids in %s\n", ids_path);
+            return 2;
+        }
+    }
     int secs = atoi(arg(argc, argv, "--seconds", "10"));
 
     if (l.url == NULL || strncmp(l.url, "http://127.", 11) != 0 || conc < 1 || conc > 256 ||
@@ -133,6 +165,9 @@ int main(int argc, char **argv)
            "\"p99_ms\": %.1f}\n",
            n, atomic_load(&l.ok), elapsed, (double)atomic_load(&l.ok) / elapsed, p50, p99);
     free(l.lat_ms);
+    for (long i = 0; i < l.nids; i++)
+        free(l.ids[i]);
+    free(l.ids);
     curl_global_cleanup();
     return atomic_load(&l.ok) > 0 ? 0 : 1;
 }
