@@ -112,10 +112,11 @@ int page_args(const http_req *req, http_resp *resp, int uuid_keys, char cursor_b
 /*
  * page_run - run a read-only query on a pooled connection and answer it: a
  * page of limit items, or (limit < 0) the single row's JSON or a 404 naming
- * what; a database failure becomes its problem.
+ * what, or a 403 when scoped and the row's second column is not 't'; a
+ * database failure becomes its problem.
  */
 static void page_run(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
-                     const char *const *params, int limit, const char *what)
+                     const char *const *params, int limit, const char *what, int scoped)
 {
     PGconn *conn = service_tx_begin(ctx, resp);
     if (conn == NULL)
@@ -128,6 +129,9 @@ static void page_run(struct service_ctx *ctx, http_resp *resp, const char *sql, 
         page_reply(resp, res, 0, 1, limit, NULL);
     else if (PQntuples(res) == 0)
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such %s", what);
+    else if (scoped && strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+        http_problem(resp, 403, "forbidden", "Outside your villages", NULL,
+                     "the %s has no village in your scope", what);
     else
         http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
                        (size_t)PQgetlength(res, 0, 0));
@@ -139,12 +143,19 @@ static void page_run(struct service_ctx *ctx, http_resp *resp, const char *sql, 
 void page_query(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
                 const char *const *params, int limit)
 {
-    page_run(ctx, resp, sql, n, params, limit < 0 ? 0 : limit, NULL);
+    page_run(ctx, resp, sql, n, params, limit < 0 ? 0 : limit, NULL, 0);
 }
 
 /* page_query_one - run a one-row query and answer its JSON, or 404 */
 void page_query_one(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
                     const char *const *params, const char *what)
 {
-    page_run(ctx, resp, sql, n, params, -1, what);
+    page_run(ctx, resp, sql, n, params, -1, what, 0);
+}
+
+/* page_query_one_scoped - one row's JSON, 403 outside the scope, or 404 */
+void page_query_one_scoped(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                           const char *const *params, const char *what)
+{
+    page_run(ctx, resp, sql, n, params, -1, what, 1);
 }

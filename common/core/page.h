@@ -50,4 +50,12 @@ void page_query(struct service_ctx *ctx, http_resp *resp, const char *sql, int n
 void page_query_one(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
                     const char *const *params, const char *what);
 
+/*
+ * page_query_one_scoped - like page_query_one, for a query whose second
+ * column says whether the row is inside the caller's scope ('t'/'f'): a
+ * row outside it answers 403 instead of its JSON.
+ */
+void page_query_one_scoped(struct service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                           const char *const *params, const char *what);
+
 #endif

@@ -356,27 +356,11 @@ void registry_projects_get(http_req *req, http_resp *resp, void *ctx)
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such project");
         return;
     }
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        return;
-    db_err err;
-    PGresult *res = db_exec(conn,
-                            "SELECT project_json(p.id)::text, " SCOPE_FILTER(
-                                "2") " "
-                                     "FROM projects p WHERE p.id = $1::uuid",
-                            2, params, &err);
-    if (res == NULL)
-        service_db_problem(resp, &err);
-    else if (PQntuples(res) == 0)
-        http_problem(resp, 404, "not-found", "Not found", NULL, "no such project");
-    else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
-        http_problem(resp, 403, "forbidden", "Outside your villages", NULL,
-                     "the project has no host village in your scope");
-    else
-        http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
-                       (size_t)PQgetlength(res, 0, 0));
-    PQclear(res);
-    service_tx_end(ctx, conn, 0, NULL);
+    page_query_one_scoped(
+        ctx, resp,
+        "SELECT project_json(p.id)::text, " SCOPE_FILTER("2") " FROM projects p "
+                                                              "WHERE p.id = $1::uuid",
+        2, params, "project");
 }
 
 /*

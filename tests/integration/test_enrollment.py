@@ -76,6 +76,8 @@ def test_register_protects_the_id_number(c):
          "the admin reads it whole (decrypted)")
     c.eq(http("GET", BASE + "/v1/households/" + hid, tok=COORD_ZJ).json["id_number"],
          r.json["id_number"], "the coordinator reads it masked")
+    c.eq(http("GET", BASE + "/v1/households/" + hid, tok=token("coordinator", regions=[SH])).status,
+         403, "another village's coordinator may not read it")
     got = wait_for_event("households.v1", lambda v: v.get("subject") == hid)
     c.check(len(got) == 1 and got[0]["value"]["type"] == "household.registered",
             "household.registered on households.v1")
