@@ -4,8 +4,15 @@
  *
  * Trusts the server it is pointed at. Every connection is set to the
  * service's schema, a statement timeout and Asia/Shanghai time; connect
- * attempts time out after 5 s. Errors carry the SQLSTATE; messages never
- * contain parameter values (libpq's primary message only).
+ * attempts time out after 5 s unless the connection string says otherwise.
+ * Errors carry the SQLSTATE; messages never contain parameter values
+ * (libpq's primary message only). The connection string may hold a password:
+ * it is never logged.
+ *
+ * Pool: at most size connections, opened lazily; a caller waits on a
+ * condition variable up to its timeout for one to be released. A connection
+ * found broken on acquire is replaced; one released inside a transaction is
+ * rolled back, and closed if that fails.
  */
 #include "core/db.h"
 
@@ -56,8 +63,14 @@ static void db_notice(void *arg, const char *message)
 /* db_connect - one new connection set up for the pool, or NULL with err */
 static PGconn *db_connect(db_pool *pool, db_err *err)
 {
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {pool->conninfo, "5", pool->app, NULL};
+    /*
+     * conninfo is a key=value string or a postgresql:// URI, expanded from
+     * "dbname" (expand_dbname=1). Keywords are processed in order and the
+     * last wins, so the defaults come first: a connect_timeout or
+     * application_name in conninfo overrides them.
+     */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"5", pool->app, pool->conninfo, NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         if (err) {
@@ -90,9 +103,15 @@ static PGconn *db_connect(db_pool *pool, db_err *err)
 db_pool *db_pool_new(const char *conninfo, const char *schema, int size, int stmt_timeout_ms,
                      const char *app_name, db_err *err)
 {
+    db_err scratch;
+    if (err == NULL)
+        err = &scratch;
+    if (size < 1)
+        size = 1;
     db_pool *pool = calloc(1, sizeof(*pool));
     if (pool == NULL || (pool->idle = calloc((size_t)size, sizeof(PGconn *))) == NULL ||
         (pool->conninfo = strdup(conninfo)) == NULL) {
+        err->sqlstate[0] = '\0';
         snprintf(err->msg, sizeof(err->msg), "out of memory");
         return db_pool_free(pool);
     }
@@ -270,12 +289,20 @@ static char *read_file(const char *path)
     return buf;
 }
 
-/* apply_one - one migration file and its record, in one transaction */
-static int apply_one(PGconn *conn, const char *version, const char *sql, db_err *err)
+/* apply_one - one migration file and its record, in one transaction on the schema */
+static int apply_one(PGconn *conn, const char *qschema, const char *version, const char *sql,
+                     db_err *err)
 {
+    char q[256];
     if (db_begin(conn, err) < 0)
         return -1;
-    PGresult *res = PQexec(conn, sql);
+    /* The files name tables unqualified: they land in the schema being migrated. */
+    snprintf(q, sizeof(q), "SET LOCAL search_path TO %s", qschema);
+    if (simple(conn, q, err) < 0) {
+        db_rollback(conn);
+        return -1;
+    }
+    PGresult *res = PQexec(conn, sql); /* a file may hold several statements */
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
         err_set(err, res, conn, "migration failed");
         PQclear(res);
@@ -284,7 +311,8 @@ static int apply_one(PGconn *conn, const char *version, const char *sql, db_err 
     }
     PQclear(res);
     const char *params[1] = {version};
-    res = db_exec(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params, err);
+    snprintf(q, sizeof(q), "INSERT INTO %s.schema_migrations (version) VALUES ($1)", qschema);
+    res = db_exec(conn, q, 1, params, err);
     if (res == NULL) {
         db_rollback(conn);
         return -1;
@@ -293,68 +321,119 @@ static int apply_one(PGconn *conn, const char *version, const char *sql, db_err 
     return db_commit(conn, err);
 }
 
-/* db_migrate - apply what is new in dir, in name order, under an advisory lock */
+/* list_migrations - the sorted NNN_*.sql names of dir (malloc'd each); count, or -1 */
+static int list_migrations(const char *dir, char **names, int max)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".sql") == 0 && e->d_name[0] >= '0' &&
+            e->d_name[0] <= '9' && (names[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(char *), name_cmp);
+    return n;
+}
+
+/*
+ * db_migrate - apply what is new in dir, in name order, under an advisory
+ * lock. A version is recorded as "<last folder of dir>/<file name>", so
+ * several folders (common/, the service's own) can share one table. While it
+ * runs, statement_timeout is raised to 10 minutes (migrations and waiting for
+ * another instance's lock may be slow) and restored afterwards.
+ */
 int db_migrate(PGconn *conn, const char *schema, const char *dir, db_err *err)
 {
-    char lock_sql[160], version[320], path[1024];
+    char q[512], version[320], path[1024], saved_timeout[64] = "";
+    db_err scratch;
+    if (err == NULL)
+        err = &scratch;
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
+    char *names[512];
+    int n = list_migrations(dir, names, 512);
+    if (n < 0) {
         err->sqlstate[0] = '\0';
         snprintf(err->msg, sizeof(err->msg), "cannot open migrations folder %s", dir);
         return -1;
     }
-    char *names[512];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < 512) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".sql") == 0 && e->d_name[0] >= '0' &&
-            e->d_name[0] <= '9')
-            names[n++] = strdup(e->d_name);
+    char *qschema = PQescapeIdentifier(conn, schema, strlen(schema));
+    if (qschema == NULL || strlen(qschema) > 130) {
+        err->sqlstate[0] = '\0';
+        snprintf(err->msg, sizeof(err->msg), "bad schema name");
+        PQfreemem(qschema);
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        return -1;
     }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof(char *), name_cmp);
+    char lock_key[200];
+    snprintf(lock_key, sizeof(lock_key), "%s.migrate", schema);
+    const char *lock_params[1] = {lock_key};
 
-    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_lock(hashtext('%s.migrate'))", schema);
-    int applied = -1;
-    if (simple(conn, lock_sql, err) == 0 &&
-        simple(conn,
-               "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, "
-               "applied_at timestamptz NOT NULL DEFAULT now())",
-               err) == 0) {
-        applied = 0;
-        for (int i = 0; i < n && applied >= 0; i++) {
-            snprintf(version, sizeof(version), "%s/%s", base, names[i]);
-            const char *params[1] = {version};
-            PGresult *res =
-                db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, err);
-            if (res == NULL) {
-                applied = -1;
-                break;
-            }
-            int done = PQntuples(res) > 0;
-            PQclear(res);
-            if (done)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-            char *sql = read_file(path);
-            if (sql == NULL || apply_one(conn, version, sql, err) < 0) {
-                char why[256];
-                snprintf(why, sizeof(why), "%s", sql ? err->msg : "cannot read the file");
-                snprintf(err->msg, sizeof(err->msg), "%.100s: %.150s", version, why);
-                applied = -1;
-            } else {
-                log_info("migration %s applied", version);
-                applied++;
-            }
-            free(sql);
-        }
-        snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_unlock(hashtext('%s.migrate'))",
-                 schema);
-        simple(conn, lock_sql, NULL);
+    int applied = -1, locked = 0;
+    PGresult *res = db_exec(conn, "SHOW statement_timeout", 0, NULL, err);
+    if (res != NULL) {
+        snprintf(saved_timeout, sizeof(saved_timeout), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
     }
+    if (res == NULL || simple(conn, "SET statement_timeout = '10min'", err) < 0)
+        goto out;
+    res = db_exec(conn, "SELECT pg_advisory_lock(hashtext($1))", 1, lock_params, err);
+    PQclear(res);
+    if (res == NULL)
+        goto out;
+    locked = 1;
+    snprintf(q, sizeof(q),
+             "CREATE TABLE IF NOT EXISTS %s.schema_migrations (version text PRIMARY KEY, "
+             "applied_at timestamptz NOT NULL DEFAULT now())",
+             qschema);
+    if (simple(conn, q, err) < 0)
+        goto out;
+    applied = 0;
+    for (int i = 0; i < n && applied >= 0; i++) {
+        snprintf(version, sizeof(version), "%s/%s", base, names[i]);
+        const char *params[1] = {version};
+        snprintf(q, sizeof(q), "SELECT 1 FROM %s.schema_migrations WHERE version = $1", qschema);
+        res = db_exec(conn, q, 1, params, err);
+        if (res == NULL) {
+            applied = -1;
+            break;
+        }
+        int done = PQntuples(res) > 0;
+        PQclear(res);
+        if (done)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        char *sql = read_file(path);
+        if (sql == NULL || apply_one(conn, qschema, version, sql, err) < 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", sql ? err->msg : "cannot read the file");
+            if (sql == NULL)
+                err->sqlstate[0] = '\0';
+            snprintf(err->msg, sizeof(err->msg), "%.100s: %.150s", version, why);
+            applied = -1;
+        } else {
+            log_info("migration %s applied", version);
+            applied++;
+        }
+        free(sql);
+    }
+out:
+    if (locked) {
+        res = db_exec(conn, "SELECT pg_advisory_unlock(hashtext($1))", 1, lock_params, NULL);
+        PQclear(res);
+    }
+    if (saved_timeout[0]) {
+        const char *params[1] = {saved_timeout};
+        res = db_exec(conn, "SELECT set_config('statement_timeout', $1, false)", 1, params, NULL);
+        PQclear(res);
+    }
+    PQfreemem(qschema);
     for (int i = 0; i < n; i++)
         free(names[i]);
     return applied;
