@@ -29,14 +29,61 @@ static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char 
     return rd_kafka_conf_set(conf, name, value, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
 }
 
-/* producer_dr - delivery report: mark the outbox slot the message carries */
+struct kafka_delivery {
+    atomic_int state; /* KAFKA_DELIVERY_* */
+    atomic_int refs;  /* the producing code's and the delivery report's */
+};
+
+/* kafka_delivery_new - a tracker with both references */
+kafka_delivery *kafka_delivery_new(void)
+{
+    kafka_delivery *d = malloc(sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    atomic_init(&d->state, KAFKA_DELIVERY_WAITING);
+    atomic_init(&d->refs, 2);
+    return d;
+}
+
+/* delivery_unref - drop one reference, freeing on the last */
+static void delivery_unref(kafka_delivery *d)
+{
+    if (atomic_fetch_sub(&d->refs, 1) == 1)
+        free(d);
+}
+
+/* kafka_delivery_unsent - never queued: no report will come */
+void kafka_delivery_unsent(kafka_delivery *d)
+{
+    if (d == NULL)
+        return;
+    atomic_store(&d->state, KAFKA_DELIVERY_FAILED);
+    delivery_unref(d);
+}
+
+int kafka_delivery_state(const kafka_delivery *d)
+{
+    return d ? atomic_load(&((kafka_delivery *)d)->state) : KAFKA_DELIVERY_FAILED;
+}
+
+/* kafka_delivery_release - the producing code is done with d */
+kafka_delivery *kafka_delivery_release(kafka_delivery *d)
+{
+    if (d)
+        delivery_unref(d);
+    return NULL;
+}
+
+/* producer_dr - delivery report: settle the tracker the message carries, drop its reference */
 static void producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    int *slot = m->_private;
-    if (slot)
-        *slot = m->err ? -1 : 1;
+    kafka_delivery *d = m->_private;
+    if (d == NULL)
+        return;
+    atomic_store(&d->state, m->err ? KAFKA_DELIVERY_FAILED : KAFKA_DELIVERY_OK);
+    delivery_unref(d);
 }
 
 /* producer_error - log broker errors; remember a fatal one */
@@ -82,16 +129,20 @@ int kafka_producer_fatal(void)
     return atomic_load(&kafka_fatal_flag);
 }
 
-/* kafka_producer_close - flush with a deadline, say what is left, destroy */
+/* kafka_producer_close - flush with a deadline, say what is left, purge it, destroy */
 rd_kafka_t *kafka_producer_close(rd_kafka_t *rk, int timeout_ms)
 {
     if (rk == NULL)
         return NULL;
     rd_kafka_flush(rk, timeout_ms);
     int left = rd_kafka_outq_len(rk);
-    if (left > 0)
+    if (left > 0) {
         log_warn("kafka: %d messages undelivered at shutdown (their outbox rows stay pending)",
                  left);
+        /* Purged messages get a failed delivery report: serve those before destroying. */
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(rk, 1000);
+    }
     rd_kafka_destroy(rk);
     return NULL;
 }
@@ -218,7 +269,12 @@ static int record_id(PGconn *conn, const char *id, const rd_kafka_message_t *m, 
     return fresh;
 }
 
-/* dead_letter - record the id and queue the message with its reason on the dead-letter topic */
+/*
+ * dead_letter - record the id and queue the message with its reason on the
+ * dead-letter topic, in one transaction of its own. Returns 1 when queued,
+ * 0 when the id was recorded before (a redelivery: queued the first time),
+ * -1 with err.
+ */
 static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const char *subject,
                        const rd_kafka_message_t *m, const char *reason, db_err *err)
 {
@@ -235,11 +291,16 @@ static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const ch
     cJSON *ev =
         event_new(c->def.group_id, "deadletter", subject ? subject : (key ? key : id), data);
     int rc = -1;
-    if (ev && db_begin(conn, err) == 0) {
-        if (record_id(conn, id, m, err) >= 0 &&
-            outbox_add(conn, KAFKA_DEADLETTER_TOPIC, key ? key : id, ev, err) == 0 &&
+    if (ev == NULL) {
+        err->sqlstate[0] = '\0';
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+    } else if (db_begin(conn, err) == 0) {
+        int fresh = record_id(conn, id, m, err);
+        if (fresh >= 0 &&
+            (fresh == 0 ||
+             outbox_add(conn, KAFKA_DEADLETTER_TOPIC, key ? key : id, ev, err) == 0) &&
             db_commit(conn, err) == 0)
-            rc = 0;
+            rc = fresh;
         else
             db_rollback(conn);
     }
@@ -268,12 +329,16 @@ static step consume_one(kafka_consumer *c, const rd_kafka_message_t *m)
     if (ev == NULL || event_validate(ev, why, sizeof(why)) < 0) {
         char reason[600];
         snprintf(reason, sizeof(reason), "%s", ev == NULL ? "not JSON" : why);
-        if (dead_letter(c, conn, fallback_id, NULL, m, reason, &err) < 0)
+        int dl = dead_letter(c, conn, fallback_id, NULL, m, reason, &err);
+        if (dl < 0) {
             result = AGAIN;
-        else
+        } else if (dl == 0) {
+            atomic_fetch_add(&c->duplicates, 1);
+        } else {
             atomic_fetch_add(&c->deadlettered, 1);
-        log_warn("consumer %s: %s at %s sent to %s", c->def.group_id, reason, fallback_id,
-                 KAFKA_DEADLETTER_TOPIC);
+            log_warn("consumer %s: %s at %s sent to %s", c->def.group_id, reason, fallback_id,
+                     KAFKA_DEADLETTER_TOPIC);
+        }
         goto out;
     }
     if (db_begin(conn, &err) < 0) {
@@ -300,12 +365,14 @@ static step consume_one(kafka_consumer *c, const rd_kafka_message_t *m)
             atomic_fetch_add(&c->applied, 1);
     } else if (r == KAFKA_APPLY_PERMANENT) {
         db_rollback(conn);
-        if (dead_letter(c, conn, event_id(ev), event_subject(ev), m, why, &err) < 0)
+        int dl = dead_letter(c, conn, event_id(ev), event_subject(ev), m, why, &err);
+        if (dl < 0) {
             result = AGAIN;
-        else
-            atomic_fetch_add(&c->deadlettered, 1);
-        log_warn("consumer %s: event %s (%s) dead-lettered: %s", c->def.group_id, event_id(ev),
-                 event_type(ev), why);
+        } else {
+            atomic_fetch_add(dl ? &c->deadlettered : &c->duplicates, 1);
+            log_warn("consumer %s: event %s (%s) dead-lettered: %s", c->def.group_id, event_id(ev),
+                     event_type(ev), why);
+        }
     } else {
         db_rollback(conn);
         log_warn("consumer %s: event %s will be retried: %s", c->def.group_id, event_id(ev), why);
@@ -319,7 +386,15 @@ out:
     return result;
 }
 
-/* consumer_loop - poll, apply, store offsets; back off on transient failures */
+/*
+ * consumer_loop - poll, apply, store offsets; back off on transient failures.
+ * A message that must be retried is kept and applied again after the
+ * back-off (100 ms doubling to 5 s) without polling in between: its
+ * partition does not move on. rd_kafka_poll() must not be called here (on a
+ * consumer whose queue was redirected it aborts on a fetched message). If
+ * the retries outlast max.poll.interval.ms the group rebalances; the message
+ * may then also be applied by the new owner, which processed_events absorbs.
+ */
 static void *consumer_loop(void *arg)
 {
     kafka_consumer *c = arg;
@@ -338,7 +413,6 @@ static void *consumer_loop(void *arg)
             for (int waited = 0; waited < backoff && !atomic_load(&c->stop); waited += 50)
                 usleep(50 * 1000);
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-            rd_kafka_poll(c->rk, 0); /* keep group membership alive */
         }
         if (!atomic_load(&c->stop))
             store_offset(c, m);

@@ -34,12 +34,40 @@
 rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id, char *err,
                                size_t errlen);
 
+/*
+ * kafka_delivery - the outcome of one produced message, shared between the
+ * code that produced it and the delivery report of a producer made by
+ * kafka_producer_new: pass it as the message opaque (RD_KAFKA_V_OPAQUE).
+ * It is reference counted, one reference for the producing code and one for
+ * the report, so that the producing code may stop waiting (shutdown, a
+ * deadline) without the report later writing into freed memory. States:
+ * KAFKA_DELIVERY_WAITING until the report, then KAFKA_DELIVERY_OK or
+ * KAFKA_DELIVERY_FAILED. Reports are served by whoever polls the producer.
+ */
+typedef struct kafka_delivery kafka_delivery;
+
+enum { KAFKA_DELIVERY_FAILED = -1, KAFKA_DELIVERY_WAITING = 0, KAFKA_DELIVERY_OK = 1 };
+
+/* kafka_delivery_new - a tracker holding both references; NULL when out of memory */
+kafka_delivery *kafka_delivery_new(void);
+
+/* kafka_delivery_unsent - the message was never queued: mark it failed, drop the report's reference
+ */
+void kafka_delivery_unsent(kafka_delivery *d);
+
+/* kafka_delivery_state - KAFKA_DELIVERY_WAITING, _OK or _FAILED */
+int kafka_delivery_state(const kafka_delivery *d);
+
+/* kafka_delivery_release - drop the producing code's reference; returns NULL */
+kafka_delivery *kafka_delivery_release(kafka_delivery *d);
+
 /* kafka_producer_fatal - 1 once the producer has raised a fatal error */
 int kafka_producer_fatal(void);
 
 /*
  * kafka_producer_close - flush with a deadline of timeout_ms, log how many
- * messages were left undelivered, destroy rk. Returns NULL.
+ * messages were left undelivered, purge them (their delivery reports say
+ * failed, so no kafka_delivery is leaked), destroy rk. Returns NULL.
  */
 rd_kafka_t *kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
 

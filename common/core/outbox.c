@@ -1,14 +1,29 @@
 /*
  * outbox.c - the transactional outbox and its relay to Kafka.
  *
- * The relay thread takes pending rows in id order (FOR UPDATE SKIP LOCKED,
- * so several instances share the work without publishing a row twice at
- * once), produces them, waits for every delivery report of the batch, and
- * marks only the delivered rows published in the same transaction that
- * locked them. Undelivered rows stay pending and are tried again after a
- * back-off; a row may then reach Kafka twice (at-least-once), which the
- * consumers' processed_events absorb. Within one key, order is kept: a
- * batch stops producing a key after one of its rows failed to be queued.
+ * The relay thread takes pending rows in id order, produces them with the
+ * idempotent producer, waits for every delivery report of the batch
+ * (kafka_delivery trackers, see kafka.h), and marks only the delivered rows
+ * published, in the same transaction that locked them. Undelivered rows stay
+ * pending and are tried again after a back-off (100 ms doubling to 5 s).
+ *
+ * What it guarantees:
+ * - A committed row is published at least once: it is marked only after a
+ *   delivery report said delivered. A crash between delivery and the mark
+ *   publishes it again; the consumers' processed_events absorb that.
+ * - One relay per schema at a time: each pass holds a transaction-level
+ *   advisory lock, so several instances of a service do not interleave.
+ * - Per key, rows are produced in id order, and the idempotent producer keeps
+ *   that order on the partition. After a row of a topic and key could not be
+ *   queued, the rest of that key waits for the next pass. If a queued row
+ *   fails (timed out while the broker was away) while a later row of the
+ *   same key was delivered, the failed one is published on the next pass,
+ *   after the later one: consumers must not assume more than "every event
+ *   arrives" in that rare case.
+ *
+ * Reads nothing from configuration itself (retain_hours comes from
+ * OUTBOX_RETAIN_HOURS through the caller). Reports pending and published
+ * counts for /metrics, and warnings in the log while it cannot publish.
  */
 #include "core/outbox.h"
 
@@ -20,11 +35,14 @@
 #include <time.h>
 
 #include "core/event.h"
+#include "core/kafka.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
 #define OUTBOX_BATCH 200
-#define OUTBOX_DELIVERY_WAIT_MS 35000 /* message.timeout.ms + margin */
+#define OUTBOX_BATCH_SQL "200"        /* the same, for the query text */
+#define OUTBOX_DELIVERY_WAIT_MS 60000 /* message.timeout.ms + one request in flight */
+#define OUTBOX_STOP_GRACE_MS 3000     /* how long a stopping relay still waits for reports */
 
 /* outbox_add - insert an envelope in the caller's transaction */
 int outbox_add(PGconn *conn, const char *topic, const char *key, const cJSON *ev, db_err *err)
@@ -58,18 +76,69 @@ struct outbox_relay {
     atomic_long published; /* rows published since start */
 };
 
-/* relay_pass - publish one batch; returns rows published, or -1 on failure */
+/* relay_queue - hand row i of res to the producer; its tracker in *d (NULL if never queued) */
+static void relay_queue(outbox_relay *r, const PGresult *res, int i, kafka_delivery **d)
+{
+    *d = kafka_delivery_new();
+    if (*d == NULL) {
+        log_warn("outbox: out of memory queueing row %s", PQgetvalue(res, i, 0));
+        return;
+    }
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            r->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
+            RD_KAFKA_V_KEY(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)),
+            RD_KAFKA_V_VALUE(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(*d), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return;
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && attempt < 50 && !atomic_load(&r->stop)) {
+            rd_kafka_poll(r->rk, 100);
+            continue;
+        }
+        log_warn("outbox: cannot queue row %s for %s: %s", PQgetvalue(res, i, 0),
+                 PQgetvalue(res, i, 1), rd_kafka_err2str(e));
+        kafka_delivery_unsent(*d); /* no report will come for it */
+        return;
+    }
+}
+
+/* relay_settled - 1 when every tracker of the batch has its report */
+static int relay_settled(kafka_delivery *const *d, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (d[i] && kafka_delivery_state(d[i]) == KAFKA_DELIVERY_WAITING)
+            return 0;
+    return 1;
+}
+
+/*
+ * relay_pass - publish one batch: lock pending rows, produce them, wait for
+ * their delivery reports, mark the delivered ones published, commit.
+ * Returns rows published when all were, or -1 when any failed (back off).
+ */
 static int relay_pass(outbox_relay *r, PGconn *conn)
 {
     db_err err;
     if (db_begin(conn, &err) < 0)
         return -1;
     PGresult *res = db_exec(conn,
-                            "SELECT id, topic, key, payload::text FROM outbox WHERE published_at "
-                            "IS NULL ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
+                            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || "
+                            "'.outbox_relay'))",
                             0, NULL, &err);
+    int failed = res == NULL, mine = res && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!mine) { /* another instance is relaying, or the database failed */
+        db_rollback(conn);
+        return failed ? -1 : 0;
+    }
+    res = db_exec(conn,
+                  "SELECT id, topic, key, payload::text FROM outbox WHERE published_at "
+                  "IS NULL ORDER BY id LIMIT " OUTBOX_BATCH_SQL " FOR UPDATE SKIP LOCKED",
+                  0, NULL, &err);
     if (res == NULL) {
         db_rollback(conn);
+        log_warn("outbox: reading pending rows failed: %s", err.msg);
         return -1;
     }
     int n = PQntuples(res);
@@ -78,44 +147,31 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
         db_commit(conn, &err);
         return 0;
     }
-    int slots[OUTBOX_BATCH];
-    for (int i = 0; i < n; i++) {
-        slots[i] = 0;
-        const char *key = PQgetvalue(res, i, 2);
-        int blocked = 0;
-        for (int j = 0; j < i && !blocked; j++) /* an earlier row of this key failed to queue */
-            blocked = slots[j] == -1 && strcmp(PQgetvalue(res, j, 2), key) == 0;
-        if (blocked) {
-            slots[i] = -1;
-            continue;
-        }
-        for (int attempt = 0;; attempt++) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(
-                r->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
-                RD_KAFKA_V_KEY(key, (size_t)PQgetlength(res, i, 2)),
-                RD_KAFKA_V_VALUE(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3)),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&slots[i]),
-                RD_KAFKA_V_END);
-            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-                break;
-            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && attempt < 50) {
-                rd_kafka_poll(r->rk, 100);
-                continue;
-            }
-            log_warn("outbox: cannot queue row %s for %s: %s", PQgetvalue(res, i, 0),
-                     PQgetvalue(res, i, 1), rd_kafka_err2str(e));
-            slots[i] = -1;
-            break;
-        }
+    kafka_delivery *d[OUTBOX_BATCH] = {0};
+    for (int i = 0; i < n && !atomic_load(&r->stop); i++) {
+        const char *topic = PQgetvalue(res, i, 1), *key = PQgetvalue(res, i, 2);
+        int blocked = 0; /* an earlier row of this topic and key could not be queued */
+        for (int j = 0; j < i && !blocked; j++)
+            blocked = kafka_delivery_state(d[j]) == KAFKA_DELIVERY_FAILED &&
+                      strcmp(PQgetvalue(res, j, 2), key) == 0 &&
+                      strcmp(PQgetvalue(res, j, 1), topic) == 0;
+        if (!blocked)
+            relay_queue(r, res, i, &d[i]);
     }
-    /* Wait for every report of the batch (bounded by the message timeout). */
-    int64_t deadline = time_mono_ms() + OUTBOX_DELIVERY_WAIT_MS;
-    for (;;) {
-        int waiting = 0;
-        for (int i = 0; i < n; i++)
-            waiting += slots[i] == 0;
-        if (waiting == 0 || time_mono_ms() > deadline)
-            break;
+    /*
+     * Wait for every report of the batch: librdkafka gives each queued message
+     * one within message.timeout.ms (plus a request in flight). On stop, wait
+     * only a short grace; messages still out then are left to the producer's
+     * flush at shutdown and their rows stay pending (a later start may publish
+     * them again: at-least-once).
+     */
+    int64_t deadline = time_mono_ms() + OUTBOX_DELIVERY_WAIT_MS, stop_deadline = 0;
+    while (!relay_settled(d, n) && time_mono_ms() < deadline) {
+        if (stop_deadline == 0 && atomic_load(&r->stop)) {
+            stop_deadline = time_mono_ms() + OUTBOX_STOP_GRACE_MS;
+            if (stop_deadline < deadline)
+                deadline = stop_deadline;
+        }
         rd_kafka_poll(r->rk, 100);
     }
     /* Mark the delivered rows: an array literal of ids (at most 20 digits each). */
@@ -124,11 +180,12 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
     int delivered = 0;
     used += (size_t)snprintf(ids, cap, "{");
     for (int i = 0; i < n; i++) {
-        if (slots[i] != 1)
-            continue;
-        used += (size_t)snprintf(ids + used, cap - used, "%s%s", delivered ? "," : "",
-                                 PQgetvalue(res, i, 0));
-        delivered++;
+        if (kafka_delivery_state(d[i]) == KAFKA_DELIVERY_OK) {
+            used += (size_t)snprintf(ids + used, cap - used, "%s%s", delivered ? "," : "",
+                                     PQgetvalue(res, i, 0));
+            delivered++;
+        }
+        d[i] = kafka_delivery_release(d[i]);
     }
     snprintf(ids + used, cap - used, "}");
     PQclear(res);
@@ -143,7 +200,8 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
     }
     if (rc < 0 || db_commit(conn, &err) < 0) {
         db_rollback(conn);
-        log_warn("outbox: marking rows published failed: %s", err.msg);
+        log_warn("outbox: marking rows published failed (they will be published again): %s",
+                 err.msg);
         return -1;
     }
     atomic_fetch_add(&r->published, delivered);
@@ -176,13 +234,13 @@ static void relay_housekeeping(outbox_relay *r, PGconn *conn, int prune)
     }
 }
 
-/* relay_wait - sleep up to ms, or until woken or stopped */
-static void relay_wait(outbox_relay *r, int ms)
+/* relay_wait - sleep up to ms, or until stopped, or (when wakeable) until woken */
+static void relay_wait(outbox_relay *r, int ms, int wakeable)
 {
     struct timespec ts;
     time_deadline(&ts, ms);
     pthread_mutex_lock(&r->lock);
-    while (!r->wake && !atomic_load(&r->stop))
+    while (!(wakeable && r->wake) && !atomic_load(&r->stop))
         if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)
             break;
     r->wake = 0;
@@ -202,18 +260,21 @@ static void *relay_loop(void *arg)
         if (conn) {
             rc = relay_pass(r, conn);
             int64_t now = time_mono_ms();
-            relay_housekeeping(r, conn, now - last_prune > 60000);
-            if (now - last_prune > 60000)
+            int prune = last_prune == 0 || now - last_prune > 60000;
+            relay_housekeeping(r, conn, prune);
+            if (prune)
                 last_prune = now;
             db_release(r->pool, conn);
+        } else if (backoff == 100) {
+            log_warn("outbox: %s", err.msg);
         }
         if (rc < 0) {
-            relay_wait(r, backoff);
+            relay_wait(r, backoff, 0); /* a back-off is not cut short by new rows */
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
         } else {
             backoff = 100;
             if (rc < OUTBOX_BATCH)
-                relay_wait(r, 500);
+                relay_wait(r, 500, 1);
         }
         rd_kafka_poll(r->rk, 0);
     }

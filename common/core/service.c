@@ -65,6 +65,39 @@ static int service_ready(void *arg)
     return db_ping(ctx->db, 500) == 0 && kafka_ping(ctx->producer, 500) == 0;
 }
 
+#define SERVICE_MAX_CONSUMERS 8
+
+/* The running consumers, read by the metrics callbacks (HTTP stops before they do). */
+static kafka_consumer *service_consumers[SERVICE_MAX_CONSUMERS];
+
+/* consumer_sum - one counter summed over the running consumers */
+static double consumer_sum(long (*get)(const kafka_consumer *))
+{
+    long n = 0;
+    for (size_t i = 0; i < SERVICE_MAX_CONSUMERS; i++)
+        if (service_consumers[i])
+            n += get(service_consumers[i]);
+    return (double)n;
+}
+
+static double gauge_applied(void *arg)
+{
+    (void)arg;
+    return consumer_sum(kafka_consumer_applied);
+}
+
+static double gauge_duplicates(void *arg)
+{
+    (void)arg;
+    return consumer_sum(kafka_consumer_duplicates);
+}
+
+static double gauge_deadlettered(void *arg)
+{
+    (void)arg;
+    return consumer_sum(kafka_consumer_deadlettered);
+}
+
 static double gauge_pending(void *arg)
 {
     return (double)outbox_relay_pending(((service_ctx *)arg)->relay);
@@ -159,8 +192,8 @@ int service_main(int argc, char **argv, const service_def *def)
 
     int code = 1;
     db_err dberr;
-    kafka_consumer *consumers[8] = {0};
-    kafka_consumer_def cdefs[8];
+    kafka_consumer **consumers = service_consumers;
+    kafka_consumer_def cdefs[SERVICE_MAX_CONSUMERS];
     http_server *http = NULL;
     const char *brokers = cfg_str(ctx.common, SVC_KAFKA_BROKERS);
 
@@ -195,7 +228,20 @@ int service_main(int argc, char **argv, const service_def *def)
         log_fatal("%s", err);
         goto out;
     }
-    for (size_t i = 0; i < def->nconsumers && i < 8; i++) {
+    if (def->nconsumers > SERVICE_MAX_CONSUMERS) {
+        log_fatal("%zu consumers defined; at most %d", def->nconsumers, SERVICE_MAX_CONSUMERS);
+        goto out;
+    }
+    if (def->nconsumers > 0) {
+        metrics_gauge_fn("shantang_consumer_applied", "Events applied since start", gauge_applied,
+                         NULL);
+        metrics_gauge_fn("shantang_consumer_duplicates", "Redelivered events skipped since start",
+                         gauge_duplicates, NULL);
+        metrics_gauge_fn("shantang_consumer_deadlettered",
+                         "Events sent to the dead-letter topic since start", gauge_deadlettered,
+                         NULL);
+    }
+    for (size_t i = 0; i < def->nconsumers; i++) {
         cdefs[i] = def->consumers[i];
         cdefs[i].ctx = &ctx;
         consumers[i] = kafka_consumer_start(brokers, &cdefs[i], ctx.db, err, sizeof(err));
@@ -227,7 +273,7 @@ int service_main(int argc, char **argv, const service_def *def)
     log_info("shutting down");
 out:
     http = http_stop(http);
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < SERVICE_MAX_CONSUMERS; i++)
         consumers[i] = kafka_consumer_stop(consumers[i]);
     if (def->fini)
         def->fini(&ctx);
