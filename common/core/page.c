@@ -8,44 +8,10 @@
 
 #include "core/service.h"
 #include "util/crypto.h"
+#include "util/sbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* sbuf - a growing byte buffer private to this file */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-/* sbuf_put - append n bytes; marks the buffer failed on allocation failure */
-static void sbuf_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* sbuf_str - append a NUL-terminated string */
-static void sbuf_str(sbuf *b, const char *s)
-{
-    sbuf_put(b, s, strlen(s));
-}
 
 /* page_reply - answer a page of items with its next cursor */
 void page_reply(http_resp *resp, const PGresult *res, int json_col, int key_col, int limit,

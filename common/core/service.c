@@ -140,8 +140,19 @@ int service_main(int argc, char **argv, const service_def *def)
     memcpy(params, common_params, sizeof(params));
     snprintf(port, sizeof(port), "%d", def->default_port);
     params[SVC_HTTP_PORT].def = port;
+    char body_limit[24];
+    if (def->default_body_limit > 0) {
+        snprintf(body_limit, sizeof(body_limit), "%ld", def->default_body_limit);
+        params[SVC_HTTP_BODY_LIMIT].def = body_limit;
+    }
 
+    const service_command *command = NULL;
     for (int i = 1; i < argc; i++) {
+        for (size_t c = 0; c < def->ncommands && command == NULL; c++)
+            if (strcmp(argv[i], def->commands[c].flag) == 0)
+                command = &def->commands[c];
+        if (command != NULL && argc == 2)
+            break;
         if (strcmp(argv[i], "--print-config") == 0) {
             printf("# shantang-%s configuration (environment variables)\n", def->name);
             cfg_print_sample(params, SVC_NPARAMS, stdout);
@@ -153,7 +164,12 @@ int service_main(int argc, char **argv, const service_def *def)
             printf("shantang-%s %s\n", def->name, SHANTANG_VERSION);
             return 0;
         }
-        fprintf(stderr, "usage: shantang-%s [--print-config | --version]\n", def->name);
+        fprintf(stderr, "usage: shantang-%s [--print-config | --version", def->name);
+        for (size_t c = 0; c < def->ncommands; c++)
+            fprintf(stderr, " | %s", def->commands[c].flag);
+        fprintf(stderr, "]\n");
+        for (size_t c = 0; c < def->ncommands; c++)
+            fprintf(stderr, "  %s: %s\n", def->commands[c].flag, def->commands[c].help);
         return 64;
     }
     log_init(def->name, LOG_INFO);
@@ -206,6 +222,10 @@ int service_main(int argc, char **argv, const service_def *def)
     }
     if (migrate(&ctx, err, sizeof(err)) < 0) {
         log_fatal("%s", err);
+        goto out;
+    }
+    if (command != NULL) { /* a one-off command: database only, no Kafka, no HTTP */
+        code = command->run(&ctx);
         goto out;
     }
     if ((ctx.producer = kafka_producer_new(brokers, def->name, err, sizeof(err))) == NULL) {

@@ -51,9 +51,21 @@ typedef struct service_ctx {
     void *state;          /* the service's own state, set by its init */
 } service_ctx;
 
+/*
+ * service_command - a one-off command of the program (`shantang-income
+ * --verify`): run after configuration, the database pool and the
+ * migrations, without Kafka or HTTP; its return value is the exit code.
+ */
+typedef struct service_command {
+    const char *flag;             /* "--verify" */
+    const char *help;             /* one line for the usage message */
+    int (*run)(service_ctx *ctx); /* the command; prints its own output */
+} service_command;
+
 typedef struct service_def {
     const char *name;                    /* "registry": schema, client id, log name */
     int default_port;                    /* HTTP_PORT default */
+    long default_body_limit;             /* HTTP_BODY_LIMIT default; 0 = 64 KiB */
     const cfg_param *params;             /* the service's own parameters (may be NULL) */
     size_t nparams;                      /* entries of params */
     const http_route *routes;            /* the service's routes */
@@ -62,7 +74,9 @@ typedef struct service_def {
     const kafka_consumer_def *consumers; /* consumer loops; ctx is replaced by the service_ctx */
     size_t nconsumers;                   /* entries of consumers */
     int (*init)(service_ctx *ctx, char *err, size_t errlen); /* after db and kafka; may be NULL */
-    void (*fini)(service_ctx *ctx); /* before the relay stops; may be NULL */
+    void (*fini)(service_ctx *ctx);  /* before the relay stops; may be NULL */
+    const service_command *commands; /* one-off commands (may be NULL) */
+    size_t ncommands;                /* entries of commands */
 } service_def;
 
 /* service_main - run the program; returns the process exit code */

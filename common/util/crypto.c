@@ -180,3 +180,19 @@ int crypto_timing_equal(const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0;
 }
+
+/* crypto_uuid_v7_age_ms - age of a UUIDv7 from its 48-bit millisecond timestamp */
+int64_t crypto_uuid_v7_age_ms(const char *id, int64_t now_ms)
+{
+    if (!crypto_uuid_valid(id) || id[14] != '7')
+        return -1;
+    int64_t ms = 0;
+    for (int i = 0; i < 13; i++) {
+        if (i == 8)
+            continue; /* the dash */
+        char c = id[i];
+        int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        ms = ms * 16 + v;
+    }
+    return now_ms - ms;
+}

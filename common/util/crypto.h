@@ -47,6 +47,13 @@ void crypto_uuid_v7(char out[37]);
 /* crypto_uuid_valid - 1 if s is a canonical lowercase/uppercase 8-4-4-4-12 hex UUID */
 int crypto_uuid_valid(const char *s);
 
+/*
+ * crypto_uuid_v7_age_ms - how long ago a UUIDv7 was made, from the
+ * millisecond timestamp it carries (now_ms minus its time); -1 when id is
+ * not a version-7 UUID.
+ */
+int64_t crypto_uuid_v7_age_ms(const char *id, int64_t now_ms);
+
 /* crypto_timing_equal - constant-time comparison of two equal-length buffers */
 int crypto_timing_equal(const void *a, const void *b, size_t len);
 

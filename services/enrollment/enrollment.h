@@ -38,12 +38,6 @@ typedef struct enrollment_state {
 int enrollment_kind_valid(const char *kind);
 
 /*
- * enrollment_uuid_age_ms - how long ago a UUIDv7 was made, from the
- * timestamp it carries (now_ms minus its time); -1 when id is not a v7 UUID.
- */
-int64_t enrollment_uuid_age_ms(const char *id, int64_t now_ms);
-
-/*
  * enrollment_csv_encoding - the encoding of a CSV file judged from its first
  * n bytes: "utf-8" (a BOM allowed), "gbk" (read as GB 18030), or NULL for
  * neither. truncated says the sample was cut from a longer file, so a

@@ -96,7 +96,7 @@ static int project_check(PGconn *conn, const char *pid, http_resp *resp)
     }
     int rc = 0;
     if (PQntuples(res) == 0) {
-        int64_t age = enrollment_uuid_age_ms(pid, time_now_ms());
+        int64_t age = crypto_uuid_v7_age_ms(pid, time_now_ms());
         if (age >= 0 && age < ENROLLMENT_PROJECT_GRACE_MS)
             http_problem(resp, 503, "project-not-yet-known", "Project not known yet", "/project_id",
                          "project %s was registered moments ago and its event has not reached "

@@ -92,6 +92,16 @@ def psql(sql):
     return [line.split("\t") for line in out.splitlines() if line != ""]
 
 
+def wait_sql(sql, want, seconds=60):
+    """Poll a query until it returns want; True when it did within seconds."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if psql(sql) == want:
+            return True
+        time.sleep(0.3)
+    return False
+
+
 def tail(topic, timeout_ms=3000, max_messages=None):
     """Every message of a topic from the beginning, as dicts."""
     cmd = [ENV["CTL"], "tail", "--brokers", ENV["KAFKA_BROKERS"], "--topic", topic,

@@ -10,7 +10,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import ENV, Checks, http, psql, token, unique, wait_for_event  # noqa: E402
+from stacklib import (ENV, Checks, http, psql, token, unique,  # noqa: E402
+                      wait_for_event, wait_sql)
 
 BASE = ENV["ENROLLMENT_URL"]
 REG = ENV["REGISTRY_URL"]
@@ -39,15 +40,6 @@ def household(idn, village=ZJ, **over):
             "low_income": {"certified": True, "year": 2024, "baseline_per_capita_fen": 1500000}}
     body.update(over)
     return body
-
-
-def wait_sql(sql, want, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if psql(sql) == want:
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def new_project(**over):

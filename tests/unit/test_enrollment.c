@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "enrollment.h"
+#include "util/crypto.h"
 
 int main(void)
 {
@@ -15,11 +16,11 @@ int main(void)
     CHECK_INT(enrollment_kind_valid(NULL), 0, "NULL kind");
 
     /* 0x0190c0de0000 ms = 1721222692864 (2024-07-17) */
-    CHECK_INT(enrollment_uuid_age_ms("0190c0de-0000-7000-8000-000000000000", 1721222693864LL), 1000,
+    CHECK_INT(crypto_uuid_v7_age_ms("0190c0de-0000-7000-8000-000000000000", 1721222693864LL), 1000,
               "age of a v7 id");
-    CHECK_INT(enrollment_uuid_age_ms("0190c0de-0000-4000-8000-000000000000", 1721222693864LL), -1,
+    CHECK_INT(crypto_uuid_v7_age_ms("0190c0de-0000-4000-8000-000000000000", 1721222693864LL), -1,
               "a v4 id has no age");
-    CHECK_INT(enrollment_uuid_age_ms("not-a-uuid", 0), -1, "not a UUID");
+    CHECK_INT(crypto_uuid_v7_age_ms("not-a-uuid", 0), -1, "not a UUID");
 
     /* "户主姓名,身份证号" in UTF-8 and in GBK (CP936) bytes */
     static const unsigned char utf8[] = "\xe6\x88\xb7\xe4\xb8\xbb\xe5\xa7\x93\xe5\x90\x8d,"
