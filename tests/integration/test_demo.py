@@ -1,0 +1,47 @@
+"""The demo data reproduces the seed's figures in the planners' summary.
+
+Runs before the other integration tests that add data (ctest runs them in
+name order), and reads the demo year: the last full calendar year in
+Asia/Shanghai, which the demo loader fills with a year of income."""
+import datetime
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stacklib import ENV, Checks, http, token  # noqa: E402
+
+INCOME = ENV["INCOME_URL"]
+YEAR = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).year - 1
+
+
+def test_summary_shows_the_seed_figures(c):
+    r = http("GET", INCOME + "/v1/views/summary?year=%d" % YEAR, tok=token("planner"))
+    if not c.eq(r.status, 200, "summary (%r)" % r):
+        return
+    s = r.json
+    c.eq(s["projects_active"], 18, "18 common-prosperity projects")
+    c.eq(s["people_employed"], 342, "342 rural people employed")
+    c.eq(s["low_income_employed"], 43, "43 of them from low-income households")
+    c.eq(s["land_transfer_households"], 26, "26 low-income households transferred land")
+    c.eq(s["land_transferred_mu"], 17.5, "17.5 mu transferred")
+    c.eq(s["land_transferred_mu_x100"], 1750, "17.5 mu as hundredths")
+    c.eq(s["farmers_trained"], 68, "68 farmers trained")
+    c.check(s["collective_income_gain_fen"] > 3000000 * 100,
+            "collective income up by more than 3,000,000 yuan: %r" % s["collective_income_gain_fen"])
+    c.check(s["low_income_per_capita_uplift_fen"] >= 30000 * 100,
+            "low-income per-capita income up by 30,000 yuan or more: %r"
+            % s["low_income_per_capita_uplift_fen"])
+    c.check(s["low_income_per_capita_uplift_min_fen"] >= 30000 * 100,
+            "every low-income household up by 30,000 yuan or more: %r"
+            % s["low_income_per_capita_uplift_min_fen"])
+    c.eq(sum(b["key"] in ("33", "31") for b in s["by_side"]), 2, "both sides of the border")
+    c.eq(sum(b["project_revenue_fen"] for b in s["by_side"]), s["project_revenue_fen"],
+         "the sides add up to the total")
+    c.eq(len(s["by_project"]), 18, "every project has income")
+    t = http("GET", INCOME + "/v1/views/summary?year=%d&format=text" % YEAR, tok=token("planner"))
+    c.check(t.status == 200 and "村集体增收（元）" in t.raw and "3,143,400.00" in t.raw,
+            "the readable table shows the collective income in yuan with separators")
+
+
+if __name__ == "__main__":
+    Checks().run([test_summary_shows_the_seed_figures])
