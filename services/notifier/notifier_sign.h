@@ -11,7 +11,7 @@
  * into an output or kept.
  *
  * Test vectors for every algorithm are in tests/unit/test_notifier_sign.c
- * (sources: /work/shared/SMS.md); tests/tools/sms_gateway.py verifies the
+ * (sources: the providers' documentation and SDK tests); tests/tools/sms_gateway.py verifies the
  * same algorithms independently in Python.
  */
 #ifndef SHANTANG_NOTIFIER_SIGN_H

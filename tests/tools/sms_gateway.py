@@ -8,7 +8,7 @@ Webhooks gateway, on one HTTP port bound to 127.0.0.1.
 It trusts nothing a client sends: every request's signature is recomputed
 here, independently of the C code in services/notifier/notifier_sign.c, the
 way the provider documents it (the algorithms and vectors are in
-/work/shared/SMS.md), so a test through this gateway cross-checks the C
+the providers' documentation and SDK tests), so a test through this gateway cross-checks the C
 signing. It reads only its command line (keys, port); it keeps everything in
 memory. It reports on stdout one line, the port it listens on (useful with
 --port 0), and logs one line per request on stderr unless --quiet.

@@ -1,7 +1,7 @@
 /*
  * test_notifier_sign.c - the notifier's request signatures against the
  * providers' published vectors (collected, with their sources, in
- * /work/shared/SMS.md) and table-driven percent-encoding cases. Values
+ * the providers' documentation and SDK tests) and table-driven percent-encoding cases. Values
  * marked "derived" in SMS.md were computed from the published algorithm,
  * not published by the provider.
  */
