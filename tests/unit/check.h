@@ -7,7 +7,9 @@
 #define SHANTANG_TEST_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check_failed;
 static int check_passed;
@@ -41,6 +43,26 @@ static inline void check_str(const char *got, const char *want, const char *what
     check_failed++;
     fprintf(stderr, "%s:%d: %s: got \"%s\", want \"%s\"\n", file, line, what, got ? got : "(null)",
             want ? want : "(null)");
+}
+
+/*
+ * check_temp_file - a new temporary file (in $TMPDIR, else /tmp) holding
+ * text; its path into path (len bytes; 4096 always suffices). The caller
+ * unlinks it. Returns 0, or -1 when it cannot be made or written.
+ */
+static inline int check_temp_file(const char *text, char *path, size_t len)
+{
+    const char *dir = getenv("TMPDIR");
+    int n = snprintf(path, len, "%s/shantang-test-XXXXXX", dir && *dir ? dir : "/tmp");
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    size_t want = strlen(text);
+    ssize_t w = write(fd, text, want);
+    close(fd);
+    return w == (ssize_t)want ? 0 : -1;
 }
 
 static inline int check_done(void)

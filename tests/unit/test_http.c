@@ -169,26 +169,29 @@ typedef struct upload {
     size_t len, off;  /* its size and how much went out */
 } upload;
 
+/* collect - append what fits of k bytes to a fixed, NUL-terminated buffer */
+static void collect(char *buf, size_t cap, size_t *len, const char *p, size_t k)
+{
+    size_t room = cap - 1 - *len;
+    memcpy(buf + *len, p, k < room ? k : room);
+    *len += k < room ? k : room;
+    buf[*len] = '\0';
+}
+
 /* on_body - collect the body */
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
     reply *r = ud;
-    size_t k = sz * n, room = sizeof(r->body) - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = '\0';
-    return k;
+    collect(r->body, sizeof(r->body), &r->len, p, sz * n);
+    return sz * n;
 }
 
 /* on_head - collect the headers */
 static size_t on_head(char *p, size_t sz, size_t n, void *ud)
 {
     reply *r = ud;
-    size_t k = sz * n, room = sizeof(r->head) - 1 - r->hlen;
-    memcpy(r->head + r->hlen, p, k < room ? k : room);
-    r->hlen += k < room ? k : room;
-    r->head[r->hlen] = '\0';
-    return k;
+    collect(r->head, sizeof(r->head), &r->hlen, p, sz * n);
+    return sz * n;
 }
 
 /* on_read - feed a chunked upload in 512-byte pieces */

@@ -205,20 +205,6 @@ static void test_timezone(const sugcal *c)
     tzset();
 }
 
-/* write_temp - a temporary file holding text; its path into path (64 bytes). 0 or -1. */
-static int write_temp(const char *text, char path[64])
-{
-    const char *dir = getenv("TMPDIR");
-    snprintf(path, 64, "%s/sugcal-XXXXXX", dir && *dir && strlen(dir) < 40 ? dir : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    size_t n = strlen(text);
-    ssize_t w = write(fd, text, n);
-    close(fd);
-    return w == (ssize_t)n ? 0 : -1;
-}
-
 /* test_malformed - every bad line fails the load and is named */
 static void test_malformed(void)
 {
@@ -256,8 +242,8 @@ static void test_malformed(void)
         {"date,kind,name\n1899-12-31,holiday,x\n", "line 2: bad date", "year before 1900"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char path[64], err[256] = "";
-        if (write_temp(cases[i].text, path) != 0) {
+        char path[4096], err[256] = "";
+        if (check_temp_file(cases[i].text, path, sizeof(path)) != 0) {
             CHECK(0, "%s: cannot write a temporary file", cases[i].what);
             continue;
         }

@@ -24,7 +24,7 @@ static const cfg_param params[P_N] = {
 
 static void test_cfg(void)
 {
-    char err[256], path[] = "/tmp/shantang-test-secret-XXXXXX";
+    char err[256], path[4096];
     unsetenv("T_PORT");
     unsetenv("T_NAME");
     unsetenv("T_SECRET");
@@ -35,9 +35,7 @@ static void test_cfg(void)
     setenv("T_NAME", "x", 1);
     CHECK(cfg_load(params, P_N, err, sizeof(err)) == NULL, "secret missing");
     CHECK(strstr(err, "T_SECRET") != NULL, "names T_SECRET: %s", err);
-    int fd = mkstemp(path);
-    CHECK(write(fd, "s3cret\n", 7) == 7, "write secret file");
-    close(fd);
+    CHECK(check_temp_file("s3cret\n", path, sizeof(path)) == 0, "write secret file");
     setenv("T_SECRET_FILE", path, 1);
     cfg *c = cfg_load(params, P_N, err, sizeof(err));
     CHECK(c != NULL, "load: %s", err);
