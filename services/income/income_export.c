@@ -7,14 +7,16 @@
  * ("1234567.89") in CSV so spreadsheets read numbers, with thousands
  * separators in text, and as a number with a "#,##0.00" format in the
  * workbook, so it stays summable there. Headers are Chinese.
- * The workbook is written by libxlsxwriter to an unlinked temporary file
- * (its 1.1.4 release in Debian has no memory output) and read back.
+ * The workbook is written by libxlsxwriter into an anonymous in-memory file
+ * (memfd; its 1.1.4 release in Debian has no memory output) and read back:
+ * no temporary file on disk.
  */
 #include "income.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <xlsxwriter.h>
 
@@ -235,23 +237,21 @@ static void sheet_table(lxw_workbook *wb, const cJSON *view, const income_table 
     }
 }
 
-/* income_export_xlsx - every table as a sheet, through a temporary file */
+/* income_export_xlsx - every table as a sheet, written into an anonymous in-memory file */
 int income_export_xlsx(const cJSON *view, const income_table *tables, size_t ntables, char **out,
                        size_t *len, char *err, size_t errlen)
 {
-    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char path[512];
-    snprintf(path, sizeof(path), "%s/shantang-export-XXXXXX", dir);
-    int fd = mkstemp(path);
+    /* libxlsxwriter 1.1.4 writes only to a named file: name a memfd through /proc. */
+    int fd = memfd_create("shantang-export", MFD_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create a temporary file in %s", dir);
+        snprintf(err, errlen, "cannot create an in-memory file");
         return -1;
     }
-    close(fd);
-    lxw_workbook_options opt = {.constant_memory = LXW_FALSE, .tmpdir = (char *)dir};
-    lxw_workbook *wb = workbook_new_opt(path, &opt);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    lxw_workbook *wb = workbook_new(path);
     if (wb == NULL) {
-        unlink(path);
+        close(fd);
         snprintf(err, errlen, "cannot start a workbook");
         return -1;
     }
@@ -265,25 +265,23 @@ int income_export_xlsx(const cJSON *view, const income_table *tables, size_t nta
         sheet_table(wb, view, &tables[i], bold, money, mu);
     lxw_error e = workbook_close(wb);
     int rc = -1;
-    FILE *f = e == LXW_NO_ERROR ? fopen(path, "rb") : NULL;
-    if (f != NULL) {
-        sbuf b = {0};
+    sbuf b = {0};
+    if (e == LXW_NO_ERROR && lseek(fd, 0, SEEK_SET) == 0) {
         char chunk[16384];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            sbuf_put(&b, chunk, n);
-        fclose(f);
-        if (!b.failed && b.len > 0) {
+        ssize_t n;
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+            sbuf_put(&b, chunk, (size_t)n);
+        if (n == 0 && !b.failed && b.len > 0) {
             *out = b.p;
             *len = b.len;
             rc = 0;
-        } else {
-            free(b.p);
         }
     }
-    unlink(path);
-    if (rc < 0)
+    close(fd);
+    if (rc < 0) {
+        free(b.p);
         snprintf(err, errlen, "writing the workbook failed: %s",
                  e == LXW_NO_ERROR ? "cannot read it back" : lxw_strerror(e));
+    }
     return rc;
 }
