@@ -213,6 +213,24 @@ static void sha256_hex(const void *data, size_t len, char out[65])
     crypto_hex(d, sizeof(d), out);
 }
 
+/*
+ * canon_finish - end a canonical request (TC3, ACS3) with the blank line,
+ * the signed header names and the body's hash, and hash it into canon_hex.
+ * Returns 0, or -1 when out of memory.
+ */
+static int canon_finish(sbuf *canon, const char *signed_headers, const char *body_hex,
+                        char canon_hex[65])
+{
+    sbuf_put(canon, "\n", 1);
+    sbuf_str(canon, signed_headers);
+    sbuf_put(canon, "\n", 1);
+    sbuf_str(canon, body_hex);
+    if (canon->failed)
+        return -1;
+    sha256_hex(canon->p, canon->len, canon_hex);
+    return 0;
+}
+
 /* sign_tc3 - Tencent Cloud TC3-HMAC-SHA256 Authorization; length or -1 */
 int sign_tc3(const sign_tc3_req *r, char *authorization, size_t alen)
 {
@@ -241,13 +259,8 @@ int sign_tc3(const sign_tc3_req *r, char *authorization, size_t alen)
     header_put(&canon, "host", r->host, 1);
     if (r->action)
         header_put(&canon, "x-tc-action", r->action, 1);
-    sbuf_put(&canon, "\n", 1);
-    sbuf_str(&canon, signed_headers);
-    sbuf_put(&canon, "\n", 1);
-    sbuf_str(&canon, body_hex);
-    if (canon.failed)
+    if (canon_finish(&canon, signed_headers, body_hex, canon_hex) < 0)
         goto done;
-    sha256_hex(canon.p, canon.len, canon_hex);
 
     sbuf_str(&sts, "TC3-HMAC-SHA256\n");
     sbuf_str(&sts, ts);
@@ -321,13 +334,8 @@ int sign_acs3(const sign_acs3_req *r, char *authorization, size_t alen)
     header_put(&canon, "x-acs-date", r->date, 0);
     header_put(&canon, "x-acs-signature-nonce", r->nonce, 0);
     header_put(&canon, "x-acs-version", r->version, 0);
-    sbuf_put(&canon, "\n", 1);
-    sbuf_str(&canon, signed_headers);
-    sbuf_put(&canon, "\n", 1);
-    sbuf_str(&canon, body_hex);
-    if (canon.failed)
+    if (canon_finish(&canon, signed_headers, body_hex, canon_hex) < 0)
         goto done;
-    sha256_hex(canon.p, canon.len, canon_hex);
 
     sbuf_str(&sts, "ACS3-HMAC-SHA256\n");
     sbuf_str(&sts, canon_hex);
