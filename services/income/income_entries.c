@@ -38,7 +38,6 @@ typedef struct entry_input {
 
 typedef struct entry_batch {
     const cJSON *items; /* the entry objects (borrowed from the body) */
-    int n;              /* entries */
     int single;         /* the body was one entry, not {"entries": [...]} */
     income_state *st;
     char today[11]; /* Asia/Shanghai */
@@ -466,39 +465,34 @@ void income_entries_create(http_req *req, http_resp *resp, void *ctx)
 {
     service_ctx *sctx = ctx;
     entry_batch b = {.st = sctx->state};
-    cJSON *body = http_parse_json(req, resp);
+    cJSON *body = http_parse_json(req, resp), *one = NULL;
     if (body == NULL)
         return;
     income_today(time_now_ms(), b.today);
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(body, "entries");
-    if (entries != NULL) {
-        if (!cJSON_IsArray(entries) || (b.n = cJSON_GetArraySize(entries)) < 1 ||
-            b.n > INCOME_BATCH_MAX || cJSON_GetArraySize(body) != 1) {
-            http_problem(resp, 422, "validation", "Invalid batch", "/entries",
-                         "entries is an array of 1 to %d entries, alone in the body",
-                         INCOME_BATCH_MAX);
+    if (entries == NULL) { /* one entry: a one-element array referring to the body */
+        b.single = 1;
+        b.items = one = cJSON_CreateArray();
+        if (one == NULL || !cJSON_AddItemReferenceToArray(one, body)) {
+            http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
             goto out;
         }
+    } else if (!cJSON_IsArray(entries) || cJSON_GetArraySize(entries) < 1 ||
+               cJSON_GetArraySize(entries) > INCOME_BATCH_MAX || cJSON_GetArraySize(body) != 1) {
+        http_problem(resp, 422, "validation", "Invalid batch", "/entries",
+                     "entries is an array of 1 to %d entries, alone in the body", INCOME_BATCH_MAX);
+        goto out;
+    } else {
         b.items = entries;
-    } else {
-        /* One entry: iterate over a one-element view of the body. */
-        b.single = 1;
-        b.n = 1;
     }
-    if (b.single) {
-        cJSON *one = cJSON_CreateArray();
-        cJSON_AddItemReferenceToArray(one, body);
-        b.items = one;
-        service_create(sctx, req, resp, batch_insert, &b);
-        cJSON_Delete(one);
-    } else {
-        service_create(sctx, req, resp, batch_insert, &b);
-    }
+    service_create(sctx, req, resp, batch_insert, &b);
 out:
+    cJSON_Delete(one);
     cJSON_Delete(body);
 }
 
-/* scope_check - the SQL condition and parameter for "the caller may read this entry" */
+/* ENTRY_VISIBLE - the SQL condition "the caller may read entry e" ($2 role, $3 scope, $4 subject)
+ */
 #define ENTRY_VISIBLE                                                                              \
     "($2::int = 1 OR ($2::int = 2 AND EXISTS (SELECT 1 FROM unnest($3::text[]) s "                 \
     "WHERE left(e.village_code, length(s)) = s)) OR ($2::int = 4 AND EXISTS (SELECT 1 FROM "       \

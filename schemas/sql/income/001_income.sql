@@ -314,12 +314,18 @@ CREATE FUNCTION uplift_json(y int, prefix text, pid uuid) RETURNS jsonb LANGUAGE
     FROM hh JOIN households h ON h.id = hh.household_id
 $$;
 
--- figures_json: every headline figure of the period.
-CREATE FUNCTION figures_json(y int, m int, prefix text, pid uuid, knd text) RETURNS jsonb
+-- headcount_json: the figures of the period that are not money: projects,
+-- people, land, low-income households and their uplift.
+CREATE FUNCTION headcount_json(y int, m int, prefix text, pid uuid) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('projects_active', projects_active_count(y, m, prefix, pid))
         || people_json(y, m, prefix, pid) || uplift_json(y, prefix, pid)
-        || money_total(y, m, prefix, pid, knd)
+$$;
+
+-- figures_json: every headline figure of the period.
+CREATE FUNCTION figures_json(y int, m int, prefix text, pid uuid, knd text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT headcount_json(y, m, prefix, pid) || money_total(y, m, prefix, pid, knd)
 $$;
 
 -- filters_json: the filters a view answered, echoed back.
@@ -332,31 +338,42 @@ LANGUAGE sql STABLE AS $$
         'to', to_char(period_to(y, m), 'YYYY-MM-DD'))
 $$;
 
+-- months_json: the twelve months of a year (this year when y is NULL),
+-- zeros included.
+CREATE FUNCTION months_json(y int, prefix text, pid uuid, knd text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH yy AS (SELECT coalesce(y, extract(year FROM current_date)::int) AS y),
+    found AS (SELECT x ->> 'key' AS k, x - 'name' AS b
+              FROM yy, jsonb_array_elements(money_by(yy.y, NULL, prefix, pid, knd, 'month')) x)
+    SELECT jsonb_agg(coalesce(f.b, jsonb_build_object('key', s.k) || money_zero()) ORDER BY s.k)
+    FROM (SELECT to_char(make_date(yy.y, mm, 1), 'YYYY-MM') AS k
+          FROM yy, generate_series(1, 12) mm) s LEFT JOIN found f USING (k)
+$$;
+
+-- The views below compute the period's money block once (t.total) and use
+-- it both among the figures and as the totals.
+
 -- view_summary: the programme summary: the period's figures at the top
 -- level, the same to date, and the money by side, kind and project.
 CREATE FUNCTION view_summary(y int, m int, prefix text, pid uuid, knd text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('filters', filters_json(y, m, prefix, pid, knd))
-        || figures_json(y, m, prefix, pid, knd)
+        || headcount_json(y, m, prefix, pid) || t.total
         || jsonb_build_object(
             'to_date', figures_json(NULL, NULL, prefix, pid, knd),
             'by_side', money_by(y, m, prefix, pid, knd, 'side'),
             'by_kind', money_by(y, m, prefix, pid, knd, 'kind'),
             'by_project', money_by(y, m, prefix, pid, knd, 'project'),
-            'totals', money_total(y, m, prefix, pid, knd))
+            'totals', t.total)
+    FROM (SELECT money_total(y, m, prefix, pid, knd) AS total) t
 $$;
 
--- view_months: the twelve months of a year (zeros included) and the totals.
+-- view_months: the twelve months of a year and the totals.
 CREATE FUNCTION view_months(y int, prefix text, pid uuid, knd text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    WITH found AS (SELECT x ->> 'key' AS k, x AS b
-                   FROM jsonb_array_elements(money_by(y, NULL, prefix, pid, knd, 'month')) x)
     SELECT jsonb_build_object(
         'filters', filters_json(y, NULL, prefix, pid, knd),
-        'months', (SELECT jsonb_agg(coalesce(f.b - 'name', jsonb_build_object('key', k) || money_zero())
-                                    ORDER BY k)
-                   FROM (SELECT to_char(make_date(y, mm, 1), 'YYYY-MM') AS k
-                         FROM generate_series(1, 12) mm) s LEFT JOIN found f USING (k)),
+        'months', months_json(y, prefix, pid, knd),
         'totals', money_total(y, NULL, prefix, pid, knd))
 $$;
 
@@ -367,14 +384,14 @@ LANGUAGE sql STABLE AS $$
         'project', jsonb_build_object('id', p.id, 'name', p.name, 'status', p.status,
                                       'village_codes', p.village_codes),
         'filters', filters_json(y, m, '', pid, knd))
-        || figures_json(y, m, '', pid, knd)
+        || headcount_json(y, m, '', pid) || t.total
         || jsonb_build_object(
             'to_date', figures_json(NULL, NULL, '', pid, knd),
-            'by_month', (view_months(coalesce(y, extract(year FROM current_date)::int), '', pid, knd)) -> 'months',
+            'by_month', months_json(y, '', pid, knd),
             'by_kind', money_by(y, m, '', pid, knd, 'kind'),
             'by_village', money_by(y, m, '', pid, knd, 'village'),
-            'totals', money_total(y, m, '', pid, knd))
-    FROM projects p WHERE p.id = pid
+            'totals', t.total)
+    FROM projects p, (SELECT money_total(y, m, '', pid, knd) AS total) t WHERE p.id = pid
 $$;
 
 -- view_region: one region (or both sides, code 'all') with its next level
@@ -388,7 +405,7 @@ LANGUAGE sql STABLE AS $$
                                                   'side', r.side)
                         FROM regions r WHERE r.code = rcode) END,
         'filters', filters_json(y, m, prefix, pid, knd))
-        || figures_json(y, m, prefix, pid, knd)
+        || headcount_json(y, m, prefix, pid) || t.total
         || jsonb_build_object(
             'to_date', figures_json(NULL, NULL, prefix, pid, knd),
             'children_level', CASE length(prefix) WHEN 0 THEN 'province' WHEN 2 THEN 'county'
@@ -402,8 +419,9 @@ LANGUAGE sql STABLE AS $$
                             ELSE '[]'::jsonb END,
             'by_project', money_by(y, m, prefix, pid, knd, 'project'),
             'by_kind', money_by(y, m, prefix, pid, knd, 'kind'),
-            'by_month', (view_months(coalesce(y, extract(year FROM current_date)::int), prefix, pid, knd)) -> 'months',
-            'totals', money_total(y, m, prefix, pid, knd))
+            'by_month', months_json(y, prefix, pid, knd),
+            'totals', t.total)
+    FROM (SELECT money_total(y, m, prefix, pid, knd) AS total) t
 $$;
 
 -- view_household: one household's income by year with its per-capita
