@@ -63,3 +63,39 @@ void time_deadline(struct timespec *ts, int ms)
         ts->tv_nsec -= 1000000000L;
     }
 }
+
+/* time_days_from_civil - days since 1970-01-01 of y-m-d */
+long time_days_from_civil(long y, int m, int d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;                                    /* [0, 399] */
+    long doy = (153L * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;            /* [0, 146096] */
+    return era * 146097 + doe - 719468;
+}
+
+/* time_civil_from_days - the civil date of a day number; the inverse of time_days_from_civil */
+void time_civil_from_days(long z, int *y, int *m, int *d)
+{
+    z += 719468;
+    long era = (z >= 0 ? z : z - 146096) / 146097;
+    long doe = z - era * 146097;                                      /* [0, 146096] */
+    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    long mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* time_shanghai_date - the UTC+8 date of ms */
+char *time_shanghai_date(int64_t ms, char out[11])
+{
+    long long local = (long long)ms + 8LL * 3600 * 1000;
+    long days = (long)(local >= 0 ? local / 86400000 : -((-local + 86399999) / 86400000));
+    int y, m, d;
+    time_civil_from_days(days, &y, &m, &d);
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u);
+    return out;
+}

@@ -23,6 +23,21 @@ char *time_rfc3339(int64_t ms, char *out, size_t outlen);
 int time_date_valid(const char *s);
 
 /*
+ * time_days_from_civil / time_civil_from_days - proleptic Gregorian dates
+ * as day counts from 1970-01-01 and back (Howard Hinnant's algorithms):
+ * date arithmetic that no TZ setting can move. They can't fail.
+ */
+long time_days_from_civil(long y, int m, int d);
+void time_civil_from_days(long z, int *y, int *m, int *d);
+
+/*
+ * time_shanghai_date - the Asia/Shanghai calendar date of ms since the
+ * epoch as "YYYY-MM-DD" (UTC+8 all year: China has kept no daylight saving
+ * since 1991). Returns out.
+ */
+char *time_shanghai_date(int64_t ms, char out[11]);
+
+/*
  * time_deadline - the CLOCK_REALTIME instant ms milliseconds from now, as
  * pthread_cond_timedwait wants it. This function can't fail.
  */

@@ -3,7 +3,7 @@
  * holidays.csv; see suggestion_calendar.h for the file, the checks and
  * what coverage means.
  *
- * Dates are held as days since 1970-01-01 (days_from_civil and its
+ * Dates are held as days since 1970-01-01 (time_days_from_civil and its
  * inverse, after Howard Hinnant's "chrono-Compatible Low-Level Date
  * Algorithms"): exact for every proleptic Gregorian date and independent of
  * the time zone. The special days are one array sorted by day, searched by
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "util/csv.h"
+#include "util/timeutil.h"
 
 #define YEAR_MIN 1900
 #define YEAR_MAX 2200
@@ -36,31 +37,6 @@ struct sugcal {
     size_t cap;                                     /* allocated entries of days */
     unsigned char covered[YEAR_MAX - YEAR_MIN + 1]; /* 1 for a year with a holiday row */
 };
-
-/* days_from_civil - days since 1970-01-01 of y-m-d (proleptic Gregorian). Can't fail. */
-static long days_from_civil(long y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;                                    /* [0, 399] */
-    long doy = (153L * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;            /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
-/* civil_from_days - the civil date of a day number; the inverse of days_from_civil */
-static void civil_from_days(long z, int *y, int *m, int *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;                                      /* [0, 146096] */
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
-    long mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
 
 /* weekday - 0 Sunday .. 6 Saturday of a day number (1970-01-01 was a Thursday) */
 static int weekday(long z)
@@ -103,7 +79,7 @@ static int parse_date(const char *s, long *day)
     }
     if (!date_valid(v[0], v[1], v[2]))
         return -1;
-    *day = days_from_civil(v[0], v[1], v[2]);
+    *day = time_days_from_civil(v[0], v[1], v[2]);
     return 0;
 }
 
@@ -111,7 +87,7 @@ static int parse_date(const char *s, long *day)
 static int year_of(long day)
 {
     int y, m, d;
-    civil_from_days(day, &y, &m, &d);
+    time_civil_from_days(day, &y, &m, &d);
     return y;
 }
 
@@ -315,7 +291,7 @@ int sugcal_is_workday(const sugcal *c, int y, int m, int d)
 {
     if (!c || !date_valid(y, m, d) || !sugcal_covers(c, y))
         return -1;
-    return workday_of(c, days_from_civil(y, m, d));
+    return workday_of(c, time_days_from_civil(y, m, d));
 }
 
 /* sugcal_add_workdays - n working days after from */
@@ -332,7 +308,7 @@ int sugcal_add_workdays(const sugcal *c, const char *from_yyyy_mm_dd, int n, cha
             return -1;
         n -= workday_of(c, z);
     }
-    civil_from_days(z, &y, &m, &d);
+    time_civil_from_days(z, &y, &m, &d);
     snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
     return 0;
 }
