@@ -65,14 +65,13 @@ static const struct {
 } action_rules[SFSM_NACTIONS] = {
     [SFSM_ACT_ACCEPT] = {ROLE_SUPERVISOR | ROLE_ADMIN, 0, "suggestion.accepted"},
     [SFSM_ACT_REJECT] = {ROLE_SUPERVISOR | ROLE_ADMIN, SFSM_NEED_REASON, "suggestion.rejected"},
-    [SFSM_ACT_ASSIGN] = {ROLE_SUPERVISOR | ROLE_ADMIN, SFSM_NEED_UNIT | SFSM_NEED_DUE_DATE,
-                         "suggestion.assigned"},
+    [SFSM_ACT_ASSIGN] = {ROLE_SUPERVISOR | ROLE_ADMIN, SFSM_NEED_UNIT, "suggestion.assigned"},
     [SFSM_ACT_PROGRESS] = {ROLE_HANDLER, SFSM_NEED_NOTE, "suggestion.progressed"},
     [SFSM_ACT_RESOLVE] = {ROLE_HANDLER, SFSM_NEED_ANSWER, "suggestion.resolved"},
     [SFSM_ACT_FEEDBACK] = {ROLE_NOTABLE, SFSM_NEED_SATISFIED | SFSM_NEED_COMMENT,
                            "suggestion.closed"},
     [SFSM_ACT_CLOSE] = {ROLE_SUPERVISOR | ROLE_ADMIN | SFSM_ACTOR_SYSTEM, 0, "suggestion.closed"},
-    [SFSM_ACT_REOPEN] = {ROLE_NOTABLE, SFSM_NEED_DUE_DATE, "suggestion.reopened"},
+    [SFSM_ACT_REOPEN] = {ROLE_NOTABLE, 0, "suggestion.reopened"},
 };
 
 static const char *const need_fields[] = {"reason", "unit_id",   "due_date", "note",

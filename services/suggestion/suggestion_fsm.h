@@ -83,11 +83,16 @@ typedef enum sfsm_action {
 /* The scheduler's auto-close: an actor bit no token carries (outside ROLE_ANY). */
 #define SFSM_ACTOR_SYSTEM (1 << 8)
 
-/* Fields an action needs in its request body (bits of sfsm_needs()). */
+/*
+ * Fields an action needs in its request body (bits of sfsm_needs()). A due
+ * date is never needed: assignment and reopening take the category's
+ * default (in working days) unless the body gives "due_date"; the bit names
+ * that optional field for callers that describe it.
+ */
 enum {
     SFSM_NEED_REASON = 1 << 0,    /* "reason": why it is rejected */
     SFSM_NEED_UNIT = 1 << 1,      /* "unit_id": the handling unit (one per side) */
-    SFSM_NEED_DUE_DATE = 1 << 2,  /* "due_date": YYYY-MM-DD, assignment or reopening */
+    SFSM_NEED_DUE_DATE = 1 << 2,  /* "due_date": YYYY-MM-DD, optional at assign/reopen */
     SFSM_NEED_NOTE = 1 << 3,      /* "note": the progress note */
     SFSM_NEED_ANSWER = 1 << 4,    /* "answer": the unit's answer (办结答复) */
     SFSM_NEED_SATISFIED = 1 << 5, /* "satisfied": true or false */

@@ -259,12 +259,12 @@ static void test_needs(void)
     } want[] = {
         {"accept", "", "suggestion.accepted"},
         {"reject", "reason", "suggestion.rejected"},
-        {"assign", "unit_id due_date", "suggestion.assigned"},
+        {"assign", "unit_id", "suggestion.assigned"},
         {"progress", "note", "suggestion.progressed"},
         {"resolve", "answer", "suggestion.resolved"},
         {"feedback", "satisfied comment", "suggestion.closed"},
         {"close", "", "suggestion.closed"},
-        {"reopen", "due_date", "suggestion.reopened"},
+        {"reopen", "", "suggestion.reopened"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         sfsm_action a = sfsm_action_parse(want[i].action);
