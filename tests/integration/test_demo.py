@@ -1,16 +1,19 @@
-"""The demo data reproduces the seed's figures in the planners' summary.
+"""The demo data reproduces the seed's figures in the planners' summary, and
+a year of proposals whose statistics show the county's closed loop.
 
 Runs before the other integration tests that add data (ctest runs them in
 name order), and reads the demo year: the last full calendar year in
 Asia/Shanghai, which the demo loader fills with a year of income."""
 import datetime
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import ENV, Checks, http, token  # noqa: E402
+from stacklib import ENV, Checks, http, stack, token  # noqa: E402
 
 INCOME = ENV["INCOME_URL"]
+SUG = ENV["SUGGESTION_URL"]
 YEAR = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).year - 1
 
 
@@ -43,5 +46,36 @@ def test_summary_shows_the_seed_figures(c):
             "the readable table shows the collective income in yuan with separators")
 
 
+def test_proposals_close_the_loop(c):
+    """320 proposals over the last year in every state; most closed, as the county's were."""
+    sup = token("supervisor")
+    states = {}
+    for state in ("submitted", "accepted", "rejected", "assigned", "in_progress", "resolved",
+                  "closed"):
+        r = http("GET", SUG + "/v1/suggestions?state=%s&limit=1000" % state, tok=sup)
+        states[state] = len(r.json["items"])
+        c.check(states[state] >= 1, "demo proposals in state %s: %d" % (state, states[state]))
+    c.check(sum(states.values()) >= 300, "300 or more proposals: %r" % states)
+    # The open ones past their due date are overdue once the supervisor has run.
+    out = json.loads(stack("supervise").stdout.strip().splitlines()[-1])
+    c.check(out["overdue"] >= 0 and out["closed"] >= 0, "the supervisor pass runs: %r" % out)
+    s = http("GET", SUG + "/v1/suggestions/stats", tok=token("planner")).json
+    o = s["overall"]
+    c.check(o["received"] >= 300, "statistics: received %d" % o["received"])
+    c.check(o["closed"] >= 0.8 * o["received"], "most are closed: %d of %d"
+            % (o["closed"], o["received"]))
+    c.check(o["overdue"] >= 1, "some open ones are overdue now: %d" % o["overdue"])
+    c.check(o["resolution_rate"] >= 0.85, "resolution rate %.3f" % o["resolution_rate"])
+    c.check(o["satisfaction_rate"] >= 0.8, "satisfaction rate %.3f" % o["satisfaction_rate"])
+    c.check(0 < o["median_days_to_resolve"] <= o["p90_days_to_resolve"],
+            "median and 90th-percentile days to resolve: %r, %r"
+            % (o["median_days_to_resolve"], o["p90_days_to_resolve"]))
+    c.check(len(s["by_month"]) >= 12, "spread over the year: %d months" % len(s["by_month"]))
+    c.eq(len(s["by_category"]), 7, "every category")
+    c.check(len(s["by_village"]) >= 12 and len(s["by_unit"]) >= 12,
+            "by village (%d) and by unit (%d)" % (len(s["by_village"]), len(s["by_unit"])))
+    c.eq(sum(m["received"] for m in s["by_month"]), o["received"], "the months add up")
+
+
 if __name__ == "__main__":
-    Checks().run([test_summary_shows_the_seed_figures])
+    Checks().run([test_summary_shows_the_seed_figures, test_proposals_close_the_loop])
