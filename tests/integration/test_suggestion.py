@@ -178,6 +178,9 @@ def test_reject(c):
     r = act(sid, ADMIN, "reject", reason="不属于本计划范围")
     c.eq((r.status, r.json["state"], r.json["reject_reason"]), (200, "rejected", "不属于本计划范围"),
          "the admin rejects with a reason")
+    ev = events(sid, "suggestion.rejected")
+    c.eq([e["data"].get("reason") for e in ev], ["不属于本计划范围"],
+         "suggestion.rejected carries the reason")
     r = act(sid, SUP, "accept")
     c.eq(r.status, 409, "nothing after rejected")
     c.check("current state rejected" in r.json["detail"] and "allowed: none" in r.json["detail"],
