@@ -7,7 +7,8 @@
  * The key is claimed inside the same transaction that creates the resource:
  * a concurrent request with the same key waits on the row lock and then sees
  * the stored answer; the first answer is replayed byte for byte; the same key
- * with a different body is refused. Keys expire after 24 hours.
+ * with a different request (another path, or another body) is refused. Keys
+ * expire after 24 hours.
  */
 #ifndef SHANTANG_CORE_IDEM_H
 #define SHANTANG_CORE_IDEM_H
@@ -22,8 +23,10 @@ typedef enum {
 } idem_result;
 
 /*
- * idem_claim - claim (principal, key) for route with the SHA-256 hex of the
- * body, on conn inside the caller's transaction. On IDEM_REPLAY *status and
+ * idem_claim - claim (principal, key) for route with request_hash (the
+ * caller's digest of what makes the request: service_create uses
+ * HMAC-SHA-256 of the body keyed by the path), on conn inside the caller's
+ * transaction. On IDEM_REPLAY *status and
  * *body (malloc'd, caller frees) hold the first answer.
  */
 idem_result idem_claim(PGconn *conn, const char *principal, const char *key, const char *route,

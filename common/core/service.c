@@ -384,7 +384,8 @@ void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_cr
     if (key) {
         unsigned char digest[32];
         char hash[65];
-        crypto_sha256(req->body, req->body_len, digest);
+        /* the request is its path and its body: a key reused on another resource mismatches */
+        crypto_hmac_sha256(req->path, strlen(req->path), req->body, req->body_len, digest);
         crypto_hex(digest, 32, hash);
         int status = 0;
         char *body = NULL;

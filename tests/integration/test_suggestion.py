@@ -235,6 +235,15 @@ def test_bad_input(c):
          "a replayed submission answers the first")
     c.eq(psql("SELECT count(*) FROM suggestion.suggestions WHERE title = '%s'" % key), [["1"]],
          "and is recorded once")
+    first, second = submit(c), submit(c)
+    key = unique("accept")
+    r1 = http("POST", "%s/v1/suggestions/%s/transitions" % (SUG, first), {"action": "accept"},
+              tok=SUP, headers={"Idempotency-Key": key})
+    r2 = http("POST", "%s/v1/suggestions/%s/transitions" % (SUG, second), {"action": "accept"},
+              tok=SUP, headers={"Idempotency-Key": key})
+    c.eq((r1.status, r2.status), (200, 422),
+         "a key reused on another proposal is refused, not answered with the first's result")
+    c.eq(get(second, SUP).json["state"], "submitted", "and the other proposal is untouched")
 
 
 def test_forbidden(c):
