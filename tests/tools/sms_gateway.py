@@ -21,7 +21,8 @@ Endpoints
   POST /webhook       Standard Webhooks headers, JSON body
                       {"phone","template","params","sign_name"}
   POST /_control      faults, JSON: {"delay_ms", "fail_5xx", "throttle",
-                      "reject_phones", "provider"}; answers the fault state
+                      "reject_phones", "provider", "for_phones", "receipts"};
+                      answers the fault state
   GET  /_messages     {"messages": [...], "rejected_signatures": n}
   POST /_reset        forget messages, webhook ids, faults and the count
   GET  /_health       {"ok": true}
@@ -31,7 +32,21 @@ of the provider named by "provider" (null = all). "fail_5xx": n and
 "throttle": n answer the next n such calls with the provider's server error
 or throttling answer; "reject_phones" is permanent until /_reset;
 "delay_ms" delays every answer, after the message was accepted - like a
-provider whose answer arrives after the client gave up.
+provider whose answer arrives after the client gave up. "for_phones" (a
+list; empty = every call) narrows "fail_5xx" and "throttle" to send calls
+for those numbers, so that a test's faults hit its own messages while other
+traffic flows.
+
+Delivery receipts (opt-in): with --receipt-url-aliyun, --receipt-url-tencent
+or --receipt-url-webhook, every accepted message is reported delivered to
+that URL receipt_delay_ms (--receipt-delay-ms, default 500) after it was
+accepted, in the provider's own format: Alibaba's SmsReport array and
+Tencent's status callback array with "?token=" + the content of
+--receipt-token-file appended (those providers sign nothing), the webhook's
+{"reference", "id", "status"} signed the Standard Webhooks way with the
+webhook secret. A failed push is counted ("receipts_failed" in /_messages),
+never retried. "receipts": false in /_control holds them back (until true
+or /_reset).
 
 "rejected_signatures" counts the requests refused at authentication: a
 signature that does not match, a missing or malformed signature, an unknown
@@ -202,6 +217,7 @@ class State:
         self.keys = keys
         self.lock = threading.Lock()
         self.nonces = {}  # Alibaba SignatureNonce -> first use (Unix seconds)
+        self.receipts_failed = 0
         self.reset()
 
     def reset(self):
@@ -215,15 +231,20 @@ class State:
             "throttle": 0,
             "reject_phones": [],
             "provider": None,
+            "for_phones": [],
+            "receipts": True,
         }
 
     def applies(self, provider):
         """True if the faults are scoped to this provider (or to all)."""
         return self.faults["provider"] in (None, provider)
 
-    def take_fault(self, provider):
-        """'5xx', 'throttle' or None for the next send call of provider; consumes one."""
+    def take_fault(self, provider, phones=()):
+        """'5xx', 'throttle' or None for the next send call of provider (to phones); consumes one."""
         if not self.applies(provider):
+            return None
+        only = {phone_key(p) for p in self.faults["for_phones"]}
+        if only and not any(phone_key(p) in only for p in phones):
             return None
         if self.faults["fail_5xx"] > 0:
             self.faults["fail_5xx"] -= 1
@@ -339,7 +360,7 @@ def aliyun_send(state, params, rid):
         if not params.get(name):
             raise aliyun_error(400, "Missing" + name, name + " is mandatory", rid)
     delay = state.delay("aliyun")
-    fault = state.take_fault("aliyun")
+    fault = state.take_fault("aliyun", params["PhoneNumbers"].split(","))
     if fault == "5xx":
         return 500, {"Code": "isp.SYSTEM_ERROR", "Message": "isp.SYSTEM_ERROR",
                      "RequestId": rid}, delay
@@ -372,6 +393,7 @@ def aliyun_send(state, params, rid):
             "sign_name": params["SignName"], "out_id": params.get("OutId"),
             "received_at": now_iso(t), "_t": t,
         })
+        schedule_receipt(state, state.messages[-1])
     return 200, {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": rid}, delay
 
 
@@ -513,7 +535,7 @@ def tencent_send(state, req, rid):
                             "URLs are not allowed in template parameters.", rid)
     session = req.get("SessionContext", "")
     delay = state.delay("tencent")
-    fault = state.take_fault("tencent")
+    fault = state.take_fault("tencent", phones)
     if fault == "5xx":
         return 200, {"Response": {"Error": {"Code": "InternalError.Timeout",
                                             "Message": "Request timed out."},
@@ -538,6 +560,7 @@ def tencent_send(state, req, rid):
                 "template": req["TemplateId"], "params": tparams, "sign_name": req["SignName"],
                 "session_context": session, "received_at": now_iso(t), "_t": t,
             })
+            schedule_receipt(state, state.messages[-1])
         out.append(entry)
     return 200, {"Response": {"SendStatusSet": out, "RequestId": rid}}, delay
 
@@ -612,7 +635,7 @@ def webhook_handle(state, headers, body):
             raise Reply(400, {"error": "body must be {phone, template, params, sign_name}"})
         params = req.get("params", {})
         delay = state.delay("webhook")
-        fault = state.take_fault("webhook")
+        fault = state.take_fault("webhook", [req["phone"]])
         if fault == "5xx":
             return 503, {"error": "gateway unavailable"}, delay
         if fault == "throttle":
@@ -630,7 +653,71 @@ def webhook_handle(state, headers, body):
             "template": req["template"], "params": params, "sign_name": req.get("sign_name"),
             "webhook_id": msg_id, "received_at": now_iso(t), "_t": t,
         })
+        schedule_receipt(state, state.messages[-1])
         return 200, {"id": our_id}, delay
+
+
+# ---------------------------------------------------------------------------
+# Delivery receipts pushed to the client (opt-in).
+# ---------------------------------------------------------------------------
+
+
+def receipt_request(keys, m):
+    """(url, body bytes, headers) of the delivery receipt of message m, or None."""
+    url = getattr(keys, "receipt_url_" + m["provider"], None)
+    if not url:
+        return None
+    t = time.time()
+    beijing = datetime.datetime.fromtimestamp(t, BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    sent = datetime.datetime.fromtimestamp(m["_t"], BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    token = getattr(keys, "receipt_token", "") or ""
+    if m["provider"] == "aliyun":
+        body = [{"phone_number": m["phone"], "send_time": sent, "report_time": beijing,
+                 "success": True, "err_code": "DELIVERED", "err_msg": "用户接收成功",
+                 "sms_size": "1", "biz_id": m["id"], "out_id": m["out_id"] or ""}]
+    elif m["provider"] == "tencent":
+        body = [{"user_receive_time": beijing, "nationcode": "86",
+                 "mobile": m["phone"][3:] if m["phone"].startswith("+86") else m["phone"],
+                 "report_status": "SUCCESS", "errmsg": "DELIVRD", "description": "用户短信送达成功",
+                 "sid": m["id"]}]
+    else:
+        body = {"reference": m["webhook_id"], "id": m["id"], "status": "delivered"}
+    raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json"}
+    if m["provider"] == "webhook":
+        msg_id = "rcpt_" + secrets.token_hex(12)
+        headers.update({"webhook-id": msg_id, "webhook-timestamp": str(int(t)),
+                        "webhook-signature": webhook_signature(keys.webhook_secret, msg_id,
+                                                               int(t), raw)})
+    else:
+        url += ("&" if "?" in url else "?") + "token=" + urllib.parse.quote(token)
+    return url, raw, headers
+
+
+def push_receipt(state, m):
+    """POST one receipt; a failure is counted, not retried."""
+    r = receipt_request(state.keys, m)
+    if r is None:
+        return
+    url, raw, headers = r
+    try:
+        req = urllib.request.Request(url, data=raw, method="POST", headers=headers)
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            ok = resp.status == 200
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        with state.lock:
+            state.receipts_failed += 1
+
+
+def schedule_receipt(state, m):
+    """Push m's receipt receipt_delay_ms from now, if a receipt URL is configured for it."""
+    if state.faults["receipts"] and getattr(state.keys, "receipt_url_" + m["provider"], None):
+        delay = (getattr(state.keys, "receipt_delay_ms", None) or 500) / 1000.0
+        timer = threading.Timer(delay, push_receipt, (state, dict(m)))
+        timer.daemon = True
+        timer.start()
 
 
 # ---------------------------------------------------------------------------
@@ -652,16 +739,22 @@ def control_handle(state, body):
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise Reply(400, {"error": name + " must be a non-negative integer"})
             new[name] = v
-    if "reject_phones" in req:
-        v = req["reject_phones"]
-        if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
-            raise Reply(400, {"error": "reject_phones must be an array of strings"})
-        new["reject_phones"] = list(v)
+    for name in ("reject_phones", "for_phones"):
+        if name in req:
+            v = req[name]
+            if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
+                raise Reply(400, {"error": name + " must be an array of strings"})
+            new[name] = list(v)
+    if "receipts" in req:
+        if not isinstance(req["receipts"], bool):
+            raise Reply(400, {"error": "receipts must be true or false"})
+        new["receipts"] = req["receipts"]
     if "provider" in req:
         if req["provider"] not in (None, "aliyun", "tencent", "webhook"):
             raise Reply(400, {"error": "provider is aliyun, tencent, webhook or null"})
         new["provider"] = req["provider"]
-    unknown = set(req) - {"delay_ms", "fail_5xx", "throttle", "reject_phones", "provider"}
+    unknown = set(req) - {"delay_ms", "fail_5xx", "throttle", "reject_phones", "provider",
+                          "for_phones", "receipts"}
     if unknown:
         raise Reply(400, {"error": "unknown keys: " + ", ".join(sorted(unknown))})
     with state.lock:
@@ -672,7 +765,8 @@ def control_handle(state, body):
 def messages_handle(state):
     with state.lock:
         msgs = [{k: v for k, v in m.items() if not k.startswith("_")} for m in state.messages]
-        return 200, {"messages": msgs, "rejected_signatures": state.rejected}, 0.0
+        return 200, {"messages": msgs, "rejected_signatures": state.rejected,
+                     "receipts_failed": state.receipts_failed}, 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -835,6 +929,60 @@ def webhook_call(base, secret, payload, msg_id=None, ts=None, body=None):
 # ---------------------------------------------------------------------------
 # --self-test: the published vectors, then a round trip through a live gateway.
 # ---------------------------------------------------------------------------
+
+
+def self_test_receipts(keys, check, eq):
+    """Receipts pushed to a capturing server: Alibaba's with the token, the webhook's signed."""
+    got = []
+
+    class Capture(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *args):
+            pass
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            got.append((self.path, {k.lower(): v for k, v in self.headers.items()},
+                        self.rfile.read(n)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    cap = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=cap.serve_forever, daemon=True).start()
+    rk = argparse.Namespace(**vars(keys))
+    cbase = "http://127.0.0.1:%d" % cap.server_address[1]
+    rk.receipt_url_aliyun, rk.receipt_url_webhook = cbase + "/ali", cbase + "/wh"
+    rk.receipt_token, rk.receipt_delay_ms = "tok en", 10
+    srv = make_server(rk, quiet=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:%d" % srv.server_address[1]
+    try:
+        s, r = aliyun_call(base + "/aliyun/", rk.aliyun_key_id, rk.aliyun_secret, {
+            "Action": "SendSms", "PhoneNumbers": "13800000007", "SignName": "善堂",
+            "TemplateCode": "SMS_1", "OutId": "out-7"})
+        eq(r.get("Code"), "OK", "receipts: aliyun send")
+        mid, (s, r) = webhook_call(base + "/webhook", rk.webhook_secret,
+                                   {"phone": "13800000008", "template": "t", "params": {}})
+        eq(s, 200, "receipts: webhook send")
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        by = {path.split("?")[0]: (path, h, b) for path, h, b in got}
+        ali = by.get("/ali")
+        check(ali is not None and ali[0].endswith("?token=tok%20en")
+              and json.loads(ali[2])[0]["out_id"] == "out-7"
+              and json.loads(ali[2])[0]["success"] is True, "receipts: aliyun SmsReport with token")
+        wh = by.get("/wh")
+        check(wh is not None and json.loads(wh[2]) == {"reference": mid, "id": json.loads(
+            wh[2])["id"], "status": "delivered"} and webhook_verify(
+            rk.webhook_secret, wh[1]["webhook-id"], int(wh[1]["webhook-timestamp"]), wh[2],
+            wh[1]["webhook-signature"]), "receipts: webhook receipt signed")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        cap.shutdown()
+        cap.server_close()
 
 
 def self_test():
@@ -1011,6 +1159,12 @@ def self_test():
         ctl({"reject_phones": [], "throttle": 1, "provider": "webhook"})
         _, (s, r) = webhook_call(wh, keys.webhook_secret, wsend)
         eq(s, 429, "webhook throttle")
+        ctl({"throttle": 1, "provider": "webhook", "for_phones": ["13800000009"]})
+        _, (s, r) = webhook_call(wh, keys.webhook_secret, wsend)
+        eq(s, 200, "for_phones: another number is not throttled")
+        _, (s, r) = webhook_call(wh, keys.webhook_secret, dict(wsend, phone="+8613800000009"))
+        eq(s, 429, "for_phones: the named number is throttled")
+        ctl({"for_phones": []})
         ctl({"delay_ms": 300})
         t0 = time.monotonic()
         _, (s, r) = webhook_call(wh, keys.webhook_secret, wsend)
@@ -1018,6 +1172,7 @@ def self_test():
         http("POST", base + "/_reset", b"{}")
         s, r = http("GET", base + "/_messages")
         eq((len(r["messages"]), r["rejected_signatures"]), (0, 0), "reset")
+        self_test_receipts(keys, check, eq)
     finally:
         srv.shutdown()
         srv.server_close()
@@ -1038,6 +1193,13 @@ def main():
     ap.add_argument("--webhook-secret",
                     default="whsec_" + base64.b64encode(b"shantang-test-webhook-secret-32b")
                     .decode(), help="whsec_<base64 key>")
+    for provider in ("aliyun", "tencent", "webhook"):
+        ap.add_argument("--receipt-url-" + provider, default=None,
+                        help="push a delivery receipt of each accepted %s message here" % provider)
+    ap.add_argument("--receipt-token-file", default=None,
+                    help="file holding the token appended as ?token= to Alibaba/Tencent receipts")
+    ap.add_argument("--receipt-delay-ms", type=int, default=500,
+                    help="how long after accepting a message its receipt is pushed")
     ap.add_argument("--quiet", action="store_true", help="no request log on stderr")
     ap.add_argument("--self-test", action="store_true",
                     help="check the published vectors and a live round trip, then exit")
@@ -1048,6 +1210,10 @@ def main():
         webhook_key(args.webhook_secret)
     except ValueError:
         ap.error("--webhook-secret must be whsec_ followed by Base64")
+    args.receipt_token = ""
+    if args.receipt_token_file:
+        with open(args.receipt_token_file, encoding="utf-8") as f:
+            args.receipt_token = f.read().strip()
     srv = make_server(args, args.bind, args.port, args.quiet)
     print(srv.server_address[1], flush=True)
     sys.stderr.write("sms_gateway: listening on http://%s:%d\n" % (args.bind,

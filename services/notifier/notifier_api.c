@@ -1,0 +1,331 @@
+/*
+ * notifier_api.c - the notifier's HTTP routes: the admin listing of
+ * deliveries (filters event_id, phone, status; {items, total, next}) and
+ * one delivery by id; and the delivery receipts the gateways post back.
+ *
+ * Receipts carry no bearer token; each is verified before it is read:
+ * the webhook gateway's with the Standard Webhooks signature under
+ * NOTIFIER_WEBHOOK_SECRET (timestamp within 5 minutes), Alibaba's
+ * (SmsReport, a JSON array of {out_id, biz_id, success, err_code, ...})
+ * and Tencent's (a JSON array of {sid, report_status, errmsg, ...}) with
+ * the shared NOTIFIER_RECEIPT_TOKEN in ?token=, since those two sign
+ * nothing themselves. Formats: Alibaba "SmsReport (HTTP batch push)",
+ * help.aliyun.com/document_detail/101867 (answer {"code":0,...}; a 5xx makes
+ * it push again after 1, 5 and 10 minutes); Tencent "SMS Sending Status
+ * Notification", tencentcloud.com/document/product/382/43547 (sid is the
+ * SerialNo of SendSms; answer {"result":0,"errmsg":"OK"}). A receipt for
+ * an unknown message is acknowledged and ignored (the gateway must not
+ * retry it forever).
+ */
+#include "notifier.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/page.h"
+#include "notifier_sign.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+/* ntf_deliveries_list - GET /v1/deliveries?event_id=&phone=&status=: newest first */
+void ntf_deliveries_list(http_req *req, http_resp *resp, void *ctx)
+{
+    char cursor_buf[64], limit[16], phone[12];
+    const char *cursor = NULL;
+    int n = page_args(req, resp, 1, cursor_buf, &cursor, limit);
+    if (n < 0)
+        return;
+    const char *event = http_query(req, "event_id"), *ph = http_query(req, "phone"),
+               *status = http_query(req, "status");
+    if (ph && ntf_phone_normalise(ph, phone) < 0) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/phone",
+                     "phone is a mainland mobile number");
+        return;
+    }
+    static const char *const statuses[] = {"queued", "sending",   "sent", "delivered",
+                                           "failed", "uncertain", NULL};
+    int known = status == NULL;
+    for (int i = 0; !known && statuses[i]; i++)
+        known = strcmp(status, statuses[i]) == 0;
+    if (!known) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/status",
+                     "status is queued, sending, sent, delivered, failed or uncertain");
+        return;
+    }
+    const char *params[5] = {limit, event, ph ? phone : NULL, status, cursor};
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return;
+    db_err err;
+#define FILTER                                                                                     \
+    " FROM deliveries d WHERE ($2::text IS NULL OR d.event_id = $2) AND ($3::text IS NULL OR "     \
+    "d.recipient = $3) AND ($4::text IS NULL OR d.status = $4)"
+    PGresult *res = db_exec(conn,
+                            "SELECT delivery_json(d.id)::text, d.id::text" FILTER
+                            " AND ($5::uuid IS NULL OR d.id < $5::uuid) ORDER BY d.id DESC "
+                            "LIMIT $1::int",
+                            5, params, &err);
+    PGresult *cnt = res ? db_exec(conn, "SELECT count(*), $1::text" FILTER, 4, params, &err) : NULL;
+#undef FILTER
+    if (res == NULL || cnt == NULL) {
+        service_db_problem(resp, &err);
+    } else {
+        char total[48];
+        snprintf(total, sizeof(total), "\"total\":%s", PQgetvalue(cnt, 0, 0));
+        page_reply(resp, res, 0, 1, n, total);
+    }
+    PQclear(res);
+    PQclear(cnt);
+    service_tx_end(ctx, conn, 0, NULL);
+}
+
+/* ntf_deliveries_get - GET /v1/deliveries/{id} */
+void ntf_deliveries_get(http_req *req, http_resp *resp, void *ctx)
+{
+    if (!crypto_uuid_valid(req->params[0])) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such delivery");
+        return;
+    }
+    const char *p[1] = {req->params[0]};
+    page_query_one(ctx, resp, "SELECT delivery_json(id)::text FROM deliveries WHERE id = $1::uuid",
+                   1, p, "delivery");
+}
+
+/*
+ * ntf_deliveries_resolve - POST /v1/deliveries/{id}/resolve {"status", "note"}:
+ * a person's verdict on an 'uncertain' delivery after checking with the
+ * provider: "sent" (it did go out), "failed" (it did not; no resend), or
+ * "queued" (it did not; send it again, attempts counted afresh). Any other
+ * current status answers 409.
+ */
+void ntf_deliveries_resolve(http_req *req, http_resp *resp, void *ctx)
+{
+    if (!crypto_uuid_valid(req->params[0])) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such delivery");
+        return;
+    }
+    cJSON *b = http_parse_json(req, resp);
+    if (b == NULL)
+        return;
+    const char *status = NULL, *note = NULL;
+    if (http_field_string(b, "status", 1, 1, 20, &status, resp) < 0 ||
+        http_field_string(b, "note", 0, 0, 500, &note, resp) < 0) {
+        cJSON_Delete(b);
+        return;
+    }
+    if (strcmp(status, "sent") != 0 && strcmp(status, "failed") != 0 &&
+        strcmp(status, "queued") != 0) {
+        http_problem(resp, 422, "validation", "Invalid status", "/status",
+                     "status is sent, failed or queued");
+        cJSON_Delete(b);
+        return;
+    }
+    char why[600];
+    snprintf(why, sizeof(why), "resolved by %s: %s", req->auth.sub, note ? note : status);
+    const char *p[3] = {req->params[0], status, why};
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL) {
+        cJSON_Delete(b);
+        return;
+    }
+    db_err err;
+    PGresult *res = db_exec(
+        conn,
+        "WITH cur AS (SELECT id, status FROM deliveries WHERE id = $1::uuid FOR UPDATE), "
+        "upd AS (UPDATE deliveries d SET status = $2, last_error = $3, updated_at = now(), "
+        "sent_at = CASE WHEN $2 = 'sent' THEN coalesce(d.sent_at, now()) ELSE d.sent_at END, "
+        "attempts = CASE WHEN $2 = 'queued' THEN 0 ELSE d.attempts END, provider_index = CASE "
+        "WHEN $2 = 'queued' THEN 0 ELSE d.provider_index END, needs_check = false, "
+        "next_attempt_at = now() FROM cur WHERE d.id = cur.id AND cur.status = 'uncertain' "
+        "RETURNING d.id) SELECT (SELECT status FROM cur), (SELECT count(*) FROM upd)",
+        3, p, &err);
+    int commit = 0;
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+    } else if (PQgetisnull(res, 0, 0)) {
+        http_problem(resp, 404, "not-found", "Not found", NULL, "no such delivery");
+    } else if (strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
+        http_problem(resp, 409, "conflict", "Not uncertain", "/status",
+                     "only an uncertain delivery is resolved by hand (this one is %s)",
+                     PQgetvalue(res, 0, 0));
+    } else {
+        commit = 1;
+    }
+    PQclear(res);
+    if (commit) {
+        const char *q[1] = {req->params[0]};
+        res = db_exec(conn, "SELECT delivery_json($1::uuid)::text", 1, q, &err);
+        if (res)
+            http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
+                           (size_t)PQgetlength(res, 0, 0));
+        else
+            service_db_problem(resp, &err);
+        commit = res != NULL;
+        PQclear(res);
+        if (commit && strcmp(status, "queued") == 0)
+            PQclear(db_exec(conn, "SELECT pg_notify('notifier_deliveries', '')", 0, NULL, &err));
+    }
+    if (commit)
+        log_warn("delivery %s resolved by hand as %s", req->params[0], status);
+    service_tx_end(ctx, conn, commit, commit ? resp : NULL);
+    cJSON_Delete(b);
+}
+
+/*
+ * apply_receipt - mark the delivery named by out_id or gateway_id delivered
+ * (ok) or failed; returns rows changed, or -1 after setting a 503.
+ */
+static int apply_receipt(service_ctx *ctx, http_resp *resp, const char *out_id,
+                         const char *gateway_id, int ok, const char *error)
+{
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return -1;
+    const char *p[4] = {out_id && *out_id ? out_id : NULL,
+                        gateway_id && *gateway_id ? gateway_id : NULL, ok ? "t" : "f",
+                        error ? error : "receipt: not delivered"};
+    db_err err;
+    PGresult *res = db_exec(
+        conn,
+        "UPDATE deliveries SET status = CASE WHEN $3::boolean THEN 'delivered' ELSE 'failed' END, "
+        "delivered_at = CASE WHEN $3::boolean THEN now() END, last_error = CASE WHEN "
+        "$3::boolean THEN last_error ELSE $4 END, needs_check = false, lease_until = NULL, "
+        "sent_at = coalesce(sent_at, now()), updated_at = now() WHERE ((out_id = $1) OR "
+        "(gateway_id = $2)) AND status IN ('sending', 'sent', 'uncertain', 'queued')",
+        4, p, &err);
+    if (res == NULL) {
+        service_tx_end(ctx, conn, 0, NULL);
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    int n = atoi(PQcmdTuples(res));
+    PQclear(res);
+    if (service_tx_end(ctx, conn, 1, resp) < 0)
+        return -1;
+    return n;
+}
+
+/* token_ok - the shared receipt token in ?token=, compared in constant time */
+static int token_ok(const ntf_state *st, const http_req *req)
+{
+    const char *t = http_query(req, "token");
+    size_t n = strlen(st->receipt_token);
+    return n > 0 && t && strlen(t) == n && crypto_timing_equal(t, st->receipt_token, n);
+}
+
+/* ntf_receipt_webhook - POST /v1/receipts/webhook: {reference, id, status, error} */
+void ntf_receipt_webhook(http_req *req, http_resp *resp, void *ctx)
+{
+    ntf_state *st = ((service_ctx *)ctx)->state;
+    const char *id = http_header(req, "webhook-id"), *ts = http_header(req, "webhook-timestamp"),
+               *sig = http_header(req, "webhook-signature");
+    char *end = NULL;
+    long long t = ts ? strtoll(ts, &end, 10) : 0;
+    long long now = time_now_ms() / 1000;
+    if (!id || !ts || !sig || !end || *end || t < now - 300 || t > now + 300 ||
+        sign_webhook_verify(st->webhook_secret, id, t, req->body, req->body_len, sig) < 0) {
+        http_problem(resp, 401, "unauthenticated", "Signature not verified", NULL,
+                     "webhook-id, webhook-timestamp (within 5 minutes) and a matching "
+                     "webhook-signature are required");
+        return;
+    }
+    cJSON *b = http_parse_json(req, resp);
+    if (b == NULL)
+        return;
+    const char *ref = NULL, *gid = NULL, *status = NULL, *error = NULL;
+    if (http_field_string(b, "reference", 0, 1, 100, &ref, resp) < 0 ||
+        http_field_string(b, "id", 0, 1, 100, &gid, resp) < 0 ||
+        http_field_string(b, "status", 1, 1, 20, &status, resp) < 0 ||
+        http_field_string(b, "error", 0, 0, 400, &error, resp) < 0) {
+        cJSON_Delete(b);
+        return;
+    }
+    if (!ref && !gid) {
+        http_problem(resp, 422, "validation", "Missing reference", "/reference",
+                     "reference (the webhook-id we sent) or id (yours) is required");
+    } else if (strcmp(status, "delivered") != 0 && strcmp(status, "failed") != 0) {
+        http_problem(resp, 422, "validation", "Invalid status", "/status",
+                     "status is delivered or failed");
+    } else {
+        int n = apply_receipt(ctx, resp, ref, gid, strcmp(status, "delivered") == 0, error);
+        if (n >= 0) {
+            cJSON *out = cJSON_CreateObject();
+            cJSON_AddNumberToObject(out, "updated", n);
+            http_reply_json(resp, 200, out);
+        }
+    }
+    cJSON_Delete(b);
+}
+
+/* receipts_array - the verified JSON array body of an Alibaba or Tencent receipt, or NULL */
+static cJSON *receipts_array(const ntf_state *st, http_req *req, http_resp *resp)
+{
+    if (!token_ok(st, req)) {
+        http_problem(resp, 401, "unauthenticated", "Receipt token not verified", "/token",
+                     "the receipt URL carries the shared token in ?token=");
+        return NULL;
+    }
+    cJSON *a = cJSON_ParseWithLength(req->body, req->body_len);
+    if (!cJSON_IsArray(a)) {
+        cJSON_Delete(a);
+        http_problem(resp, 400, "bad-json", "Not a JSON array", NULL,
+                     "the body is a JSON array of status reports");
+        return NULL;
+    }
+    return a;
+}
+
+/* str_of - a string member or NULL */
+static const char *str_of(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* ntf_receipt_aliyun - POST /v1/receipts/aliyun?token=: Alibaba SmsReport */
+void ntf_receipt_aliyun(http_req *req, http_resp *resp, void *ctx)
+{
+    cJSON *a = receipts_array(((service_ctx *)ctx)->state, req, resp), *r;
+    if (a == NULL)
+        return;
+    cJSON_ArrayForEach(r, a)
+    {
+        char why[300];
+        snprintf(why, sizeof(why), "receipt: %s %s",
+                 str_of(r, "err_code") ? str_of(r, "err_code") : "",
+                 str_of(r, "err_msg") ? str_of(r, "err_msg") : "");
+        if (apply_receipt(ctx, resp, str_of(r, "out_id"), str_of(r, "biz_id"),
+                          cJSON_IsTrue(cJSON_GetObjectItem(r, "success")), why) < 0) {
+            cJSON_Delete(a);
+            return;
+        }
+    }
+    cJSON_Delete(a);
+    static const char ok[] = "{\"code\":0,\"msg\":\"成功\"}";
+    http_reply_raw(resp, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+/* ntf_receipt_tencent - POST /v1/receipts/tencent?token=: Tencent status callback */
+void ntf_receipt_tencent(http_req *req, http_resp *resp, void *ctx)
+{
+    cJSON *a = receipts_array(((service_ctx *)ctx)->state, req, resp), *r;
+    if (a == NULL)
+        return;
+    cJSON_ArrayForEach(r, a)
+    {
+        const char *st = str_of(r, "report_status");
+        char why[300];
+        snprintf(why, sizeof(why), "receipt: %s %s", str_of(r, "errmsg") ? str_of(r, "errmsg") : "",
+                 str_of(r, "description") ? str_of(r, "description") : "");
+        if (apply_receipt(ctx, resp, NULL, str_of(r, "sid"), st && strcmp(st, "SUCCESS") == 0,
+                          why) < 0) {
+            cJSON_Delete(a);
+            return;
+        }
+    }
+    cJSON_Delete(a);
+    static const char ok[] = "{\"result\":0,\"errmsg\":\"OK\"}";
+    http_reply_raw(resp, 200, "application/json", ok, sizeof(ok) - 1);
+}

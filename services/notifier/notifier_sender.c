@@ -1,0 +1,676 @@
+/*
+ * notifier_sender.c - the sender thread: claims due deliveries, calls the
+ * gateways through one libcurl multi handle (connections reused, every
+ * transfer bounded by NOTIFIER_TIMEOUT_MS), and records each outcome.
+ *
+ * Exactly once: a row is claimed (FOR UPDATE SKIP LOCKED), marked
+ * 'sending' with a lease and committed before its request leaves; the
+ * outcome is written after the answer. A row found in 'sending' past its
+ * lease (the process died mid-call, or another instance did) is re-queued
+ * with needs_check, and its next turn asks the gateway first (Alibaba
+ * QuerySendDetails by OutId; Tencent's status pull by SessionContext); it
+ * is sent again only when the gateway provably did not accept it, else it
+ * becomes 'sent', or 'uncertain' for a person to check. The webhook is
+ * idempotent by webhook-id, so it is simply sent again with the same id.
+ *
+ * Every outcome is written only while the row is still 'sending': a
+ * delivery receipt that arrived during the call (it proves acceptance)
+ * has made it 'delivered', and nothing downgrades or resends it.
+ *
+ * Deferrals (quiet hours for non-urgent routes, per-phone limits counted
+ * over the claims of the last minute, hour and day under a per-phone
+ * advisory lock) only move next_attempt_at. Retryable answers back off
+ * exponentially with jitter or fail over to the next provider; permanent
+ * ones fail the row and dead-letter it through the outbox in the same
+ * transaction. At most NOTIFIER_MAX_ATTEMPTS gateway calls per row.
+ *
+ * It holds one pooled connection for its lifetime, LISTENs on
+ * notifier_deliveries (the consumer NOTIFYs on commit) and waits on that
+ * socket together with curl's. Logs mask phones; message texts are never
+ * logged.
+ */
+#include "notifier.h"
+
+#include <curl/curl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/event.h"
+#include "core/metrics.h"
+#include "core/outbox.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/sbuf.h"
+#include "util/timeutil.h"
+
+/* One gateway call in flight. */
+typedef struct ntf_job {
+    char id[37];                 /* delivery id */
+    char phone[12];              /* recipient */
+    char out_id[64];             /* OutId / SessionContext / webhook-id */
+    int kind;                    /* provider kind of this call */
+    int attempts;                /* attempts including this one */
+    int check;                   /* 1: this call asks whether an earlier send was accepted */
+    ntf_request req;             /* the request (owned) */
+    sbuf body;                   /* the answer */
+    CURL *easy;                  /* the transfer */
+    struct ntf_job *prev, *next; /* the sender's list of calls in flight */
+} ntf_job;
+
+struct ntf_sender {
+    service_ctx *ctx;
+    ntf_state *st;
+    pthread_t thread;
+    atomic_int stop;
+    CURLM *multi;
+    PGconn *conn; /* held for the thread's life; NULL while the database is away */
+    int inflight;
+    ntf_job *jobs; /* calls in flight */
+    int again;     /* a row was re-queued due now (failover): claim without waiting */
+    int in_tx;     /* drain's transaction is open: outcomes commit together */
+    unsigned int seed;
+    int64_t last_sweep;
+};
+
+/* mask - a phone for the logs */
+static const char *mask(const char *phone, char out[32])
+{
+    return log_mask_phone(phone, out, 32);
+}
+
+/* on_data - curl write callback into the job's sbuf (answers capped at 1 MiB) */
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    sbuf *b = arg;
+    if (b->len + size * n > (1 << 20))
+        return 0;
+    sbuf_put(b, p, size * n);
+    return size * n;
+}
+
+/* job_free - release a job and its transfer */
+static void job_free(ntf_sender *s, ntf_job *j)
+{
+    if (j->easy) {
+        curl_multi_remove_handle(s->multi, j->easy);
+        curl_easy_cleanup(j->easy);
+    }
+    if (j->prev)
+        j->prev->next = j->next;
+    else if (s->jobs == j)
+        s->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    ntf_request_clear(&j->req);
+    free(j->body.p);
+    free(j);
+}
+
+/* exec - one statement on the sender's connection; 0 or -1 (logged) */
+static int exec(ntf_sender *s, const char *sql, int n, const char *const *p)
+{
+    db_err err;
+    PGresult *res = db_exec(s->conn, sql, n, p, &err);
+    if (res == NULL) {
+        log_warn("sender: %s", err.msg);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* connect_db - (re)acquire the sender's connection and LISTEN; 0 or -1 */
+static int connect_db(ntf_sender *s)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+        return 0;
+    if (s->conn) {
+        db_release(s->ctx->db, s->conn);
+        s->conn = NULL;
+    }
+    db_err err;
+    s->conn = db_acquire(s->ctx->db, 1000, &err);
+    if (s->conn == NULL)
+        return -1;
+    if (exec(s, "LISTEN notifier_deliveries", 0, NULL) < 0) {
+        db_release(s->ctx->db, s->conn);
+        s->conn = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * fail_row - fail the row and queue a dead letter, in one transaction (a
+ * savepoint inside drain's). A row no longer 'sending' or 'queued' (a
+ * receipt made it 'delivered') is left alone.
+ */
+static void fail_row(ntf_sender *s, const char *id, const char *reason, const char *detail)
+{
+    db_err err = {{0}, "no such delivery in 'sending' or 'queued'"};
+    const char *p[2] = {id, detail};
+    if ((s->in_tx ? exec(s, "SAVEPOINT fail_row", 0, NULL) : db_begin(s->conn, &err)) < 0)
+        return;
+    PGresult *res = db_exec(s->conn,
+                            "UPDATE deliveries SET status = 'failed', lease_until = NULL, "
+                            "last_error = $2, updated_at = now() WHERE id = $1::uuid AND status IN "
+                            "('sending', 'queued') "
+                            "RETURNING event_id, event_type, route, template, coalesce(provider, "
+                            "''), attempts, recipient",
+                            2, p, &err);
+    int ok = res != NULL && PQntuples(res) == 1;
+    if (ok) {
+        char masked[32];
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "reason", reason);
+        cJSON_AddStringToObject(data, "group", "notifier");
+        cJSON_AddStringToObject(data, "delivery_id", id);
+        cJSON_AddStringToObject(data, "event_id", PQgetvalue(res, 0, 0));
+        cJSON_AddStringToObject(data, "event_type", PQgetvalue(res, 0, 1));
+        cJSON_AddStringToObject(data, "route", PQgetvalue(res, 0, 2));
+        cJSON_AddStringToObject(data, "template", PQgetvalue(res, 0, 3));
+        cJSON_AddStringToObject(data, "provider", PQgetvalue(res, 0, 4));
+        cJSON_AddNumberToObject(data, "attempts", atoi(PQgetvalue(res, 0, 5)));
+        cJSON_AddStringToObject(data, "phone", mask(PQgetvalue(res, 0, 6), masked));
+        cJSON_AddStringToObject(data, "gateway_answer", detail);
+        cJSON *ev = event_new("notifier", "deadletter", id, data);
+        ok = ev && outbox_add(s->conn, KAFKA_DEADLETTER_TOPIC, id, ev, &err) == 0;
+        cJSON_Delete(ev);
+    }
+    PQclear(res);
+    if (ok && s->in_tx)
+        ok = exec(s, "RELEASE SAVEPOINT fail_row", 0, NULL) == 0;
+    else if (ok)
+        ok = db_commit(s->conn, &err) == 0;
+    if (ok) {
+        if (!s->in_tx)
+            outbox_relay_wake(s->ctx->relay);
+        metrics_inc(metrics_counter("notifier_sms_failed_total",
+                                    "Deliveries failed for good (dead-lettered)", ""));
+        log_warn("delivery %s failed: %s", id, reason);
+    } else {
+        if (s->in_tx)
+            exec(s, "ROLLBACK TO SAVEPOINT fail_row", 0, NULL);
+        else
+            db_rollback(s->conn);
+        log_warn("delivery %s: failure not recorded: %s", id, err.msg);
+    }
+}
+
+/* requeue - back to queued, after delay_ms, with the given provider index and check flag */
+static void requeue(ntf_sender *s, const char *id, int64_t delay_ms, int provider_index, int check,
+                    const char *detail)
+{
+    char d[24], pi[12];
+    snprintf(d, sizeof(d), "%lld", (long long)delay_ms);
+    snprintf(pi, sizeof(pi), "%d", provider_index);
+    const char *p[5] = {id, d, pi, check ? "t" : "f", detail};
+    if (delay_ms == 0)
+        s->again = 1;
+    exec(s,
+         "UPDATE deliveries SET status = 'queued', lease_until = NULL, next_attempt_at = now() + "
+         "$2::bigint * interval '1 millisecond', provider_index = $3::int, needs_check = "
+         "$4::boolean, last_error = $5, updated_at = now() WHERE id = $1::uuid AND status = "
+         "'sending'",
+         5, p);
+}
+
+/* mark_sent - the gateway accepted the message */
+static void mark_sent(ntf_sender *s, const ntf_job *j, const char *gateway_id)
+{
+    const char *p[2] = {j->id, gateway_id && *gateway_id ? gateway_id : NULL};
+    exec(s,
+         "UPDATE deliveries SET status = 'sent', lease_until = NULL, needs_check = false, "
+         "gateway_id = coalesce($2, gateway_id), sent_at = coalesce(sent_at, now()), "
+         "last_error = NULL, updated_at = now() WHERE id = $1::uuid AND status = 'sending'",
+         2, p);
+    char label[64], masked[32];
+    snprintf(label, sizeof(label), "provider=\"%s\"", ntf_provider_name(j->kind));
+    metrics_inc(
+        metrics_counter("notifier_sms_sent_total", "Messages accepted by a gateway", label));
+    log_info("delivery %s to %s accepted by %s%s", j->id, mask(j->phone, masked),
+             ntf_provider_name(j->kind), j->check ? " (found by the check)" : "");
+}
+
+/* mark_uncertain - nobody can tell whether the gateway accepted it */
+static void mark_uncertain(ntf_sender *s, const ntf_job *j, const char *detail)
+{
+    const char *p[2] = {j->id, detail};
+    exec(s,
+         "UPDATE deliveries SET status = 'uncertain', lease_until = NULL, last_error = $2, "
+         "updated_at = now() WHERE id = $1::uuid AND status = 'sending'",
+         2, p);
+    metrics_inc(metrics_counter("notifier_sms_uncertain_total",
+                                "Deliveries a person must check (gateway could not say)", ""));
+    log_warn("delivery %s: uncertain whether %s accepted it (%s)", j->id,
+             ntf_provider_name(j->kind), detail);
+}
+
+/* provider_index_of - the position of kind in the failover order, or 0 */
+static int provider_index_of(const ntf_state *st, int kind)
+{
+    for (int i = 0; i < st->nproviders; i++)
+        if (st->providers[i].kind == kind)
+            return i;
+    return 0;
+}
+
+/* finish - record what one finished call means */
+static void finish(ntf_sender *s, ntf_job *j, CURLcode code)
+{
+    ntf_state *st = s->st;
+    long status = 0;
+    curl_off_t sent_bytes = 0;
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(j->easy, CURLINFO_REQUEST_SIZE, &sent_bytes);
+    int sent = sent_bytes > 0 && code != CURLE_COULDNT_CONNECT &&
+               code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_COULDNT_RESOLVE_PROXY;
+    char gid[128], detail[512];
+    int idx = provider_index_of(st, j->kind);
+    int64_t backoff =
+        ntf_backoff_ms(j->attempts, st->backoff_base_ms, st->backoff_cap_ms, rand_r(&s->seed));
+    int exhausted = j->attempts >= st->max_attempts;
+    if (connect_db(s) < 0) {
+        log_warn("delivery %s: outcome not recorded (database away); its lease will lapse", j->id);
+        return;
+    }
+    if (j->check) {
+        int a = code == CURLE_OK ? ntf_check_answer(j->kind, status, j->body.p ? j->body.p : "",
+                                                    j->out_id, gid, sizeof(gid))
+                                 : -1;
+        if (a == 1) {
+            mark_sent(s, j, gid);
+        } else if (a == 0) {
+            log_info("delivery %s: %s did not accept it; sending again", j->id,
+                     ntf_provider_name(j->kind));
+            requeue(s, j->id, 0, idx, 0, "the gateway had not accepted it");
+        } else if (code == CURLE_OK && status / 100 == 2 && j->kind == NTF_TENCENT) {
+            mark_uncertain(s, j, "tencent: no status report for this SessionContext");
+        } else if (exhausted) {
+            mark_uncertain(s, j, "the gateway could not be asked");
+        } else {
+            requeue(s, j->id, backoff, idx, 1, "the gateway could not be asked; will ask again");
+        }
+        return;
+    }
+    ntf_outcome o = ntf_classify(j->kind, (int)code, sent, status, j->body.p ? j->body.p : "", gid,
+                                 sizeof(gid), detail, sizeof(detail));
+    char masked[32];
+    switch (o) {
+    case NTF_OK:
+        mark_sent(s, j, gid);
+        return;
+    case NTF_PERMANENT:
+        fail_row(s, j->id, "the gateway refused the message for good", detail);
+        return;
+    case NTF_THROTTLED:
+    case NTF_NEXT:
+    case NTF_AMBIGUOUS:
+        break;
+    }
+    metrics_inc(metrics_counter("notifier_sms_retries_total",
+                                "Gateway calls that will be retried or failed over", ""));
+    log_info("delivery %s to %s: %s (attempt %d)", j->id, mask(j->phone, masked), detail,
+             j->attempts);
+    int check = o == NTF_AMBIGUOUS && j->kind != NTF_WEBHOOK;
+    if (exhausted) {
+        if (check)
+            mark_uncertain(s, j, detail);
+        else
+            fail_row(s, j->id, "gave up after the last attempt", detail);
+    } else if (o == NTF_NEXT && idx + 1 < st->nproviders) {
+        requeue(s, j->id, 0, idx + 1, 0, detail);
+    } else {
+        requeue(s, j->id, backoff, o == NTF_NEXT ? 0 : idx, check, detail);
+    }
+}
+
+/* start_job - hand one claimed row's call to curl */
+static void start_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char *template,
+                      const char *tencent_id, int64_t claimed_ms, int64_t now_ms)
+{
+    const ntf_provider *p = NULL;
+    for (int i = 0; i < s->st->nproviders; i++)
+        if (s->st->providers[i].kind == j->kind)
+            p = &s->st->providers[i];
+    ntf_message m = {.phone = j->phone,
+                     .template = template,
+                     .tencent_id = tencent_id,
+                     .params = params,
+                     .sign_name = s->st->sign_name,
+                     .out_id = j->out_id};
+    char nonce[37], err[256];
+    crypto_uuid_v7(nonce);
+    int rc = j->check
+                 ? ntf_request_check(p, &m, claimed_ms, now_ms, nonce, &j->req, err, sizeof(err))
+                 : ntf_request_send(p, &m, now_ms, nonce, &j->req, err, sizeof(err));
+    if (rc < 0) {
+        fail_row(s, j->id, "the request could not be built", err);
+        job_free(s, j);
+        return;
+    }
+    j->easy = curl_easy_init();
+    if (j->easy == NULL) {
+        requeue(s, j->id, 1000, provider_index_of(s->st, j->kind), j->check, "out of memory");
+        job_free(s, j);
+        return;
+    }
+    char url[1100];
+    snprintf(url, sizeof(url), "%s", p->url);
+    curl_easy_setopt(j->easy, CURLOPT_URL, url);
+    curl_easy_setopt(j->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->req.body);
+    curl_easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(j->req.body));
+    curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->req.headers);
+    curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS, (long)s->st->timeout_ms);
+    curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(s->st->timeout_ms < 3000 ? s->st->timeout_ms : 3000));
+    curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, &j->body);
+    curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
+    curl_easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_multi_add_handle(s->multi, j->easy);
+    j->next = s->jobs;
+    if (s->jobs)
+        s->jobs->prev = j;
+    s->jobs = j;
+    s->inflight++;
+}
+
+/* sweep - re-queue rows whose 'sending' lease lapsed, to be checked first */
+static void sweep(ntf_sender *s)
+{
+    db_err err;
+    PGresult *res = db_exec(s->conn,
+                            "UPDATE deliveries SET status = 'queued', needs_check = (provider <> "
+                            "'webhook'), lease_until = NULL, next_attempt_at = now(), "
+                            "updated_at = now() WHERE status = 'sending' AND lease_until < now()",
+                            0, NULL, &err);
+    if (res && atoi(PQcmdTuples(res)) > 0)
+        log_warn("sender: %s deliveries were left in 'sending' (a crash?); each is checked with "
+                 "its gateway before any resend",
+                 PQcmdTuples(res));
+    PQclear(res);
+}
+
+/* defer - move one row's next attempt to until_ms */
+static void defer(ntf_sender *s, const char *id, int64_t until_ms, const char *why)
+{
+    char u[24];
+    snprintf(u, sizeof(u), "%lld", (long long)until_ms);
+    const char *p[3] = {id, u, why};
+    exec(s,
+         "UPDATE deliveries SET next_attempt_at = to_timestamp($2::bigint / 1000.0), "
+         "last_error = $3, updated_at = now() WHERE id = $1::uuid",
+         3, p);
+    char label[32];
+    snprintf(label, sizeof(label), "reason=\"%s\"",
+             strncmp(why, "quiet", 5) == 0 ? "quiet" : "limit");
+    metrics_inc(metrics_counter("notifier_sms_deferred_total",
+                                "Sends deferred by quiet hours or per-phone limits", label));
+}
+
+/* limit_until - when this phone may get one more message (Unix ms) */
+static int64_t limit_until(ntf_sender *s, const char *id, const char *phone, int64_t now_ms)
+{
+    const char *p[2] = {phone, id};
+    db_err err;
+    PGresult *lock = db_exec(s->conn, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, p, &err);
+    PQclear(lock);
+    PGresult *res = db_exec(s->conn,
+                            "SELECT (extract(epoch FROM claimed_at) * 1000)::bigint FROM "
+                            "deliveries WHERE recipient = $1 AND id <> $2::uuid AND claimed_at > "
+                            "now() - interval '1 day' ORDER BY claimed_at DESC LIMIT 500",
+                            2, p, &err);
+    if (res == NULL)
+        return now_ms;
+    int n = PQntuples(res);
+    int64_t sent[500];
+    for (int i = 0; i < n; i++)
+        sent[i] = atoll(PQgetvalue(res, i, 0));
+    PQclear(res);
+    return ntf_limit_until(sent, n, now_ms, &s->st->limits);
+}
+
+/* claim - claim up to max due rows and start their calls */
+static void claim(ntf_sender *s, int max)
+{
+    ntf_state *st = s->st;
+    db_err err;
+    char lim[12], lease[24];
+    snprintf(lim, sizeof(lim), "%d", max);
+    snprintf(lease, sizeof(lease), "%d", st->timeout_ms * 2 + 5000);
+    if (db_begin(s->conn, &err) < 0)
+        return;
+    const char *p0[1] = {lim};
+    PGresult *res = db_exec(
+        s->conn,
+        "SELECT id, recipient, template, params::text, to_json(param_order)::text, urgent, "
+        "provider_index, attempts, needs_check, coalesce(provider, ''), out_id, "
+        "coalesce((extract(epoch FROM claimed_at) * 1000)::bigint, 0), "
+        "(extract(epoch FROM now()) * 1000)::bigint FROM deliveries WHERE status = 'queued' AND "
+        "next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED",
+        1, p0, &err);
+    if (res == NULL) {
+        db_rollback(s->conn);
+        log_warn("sender: claim: %s", err.msg);
+        return;
+    }
+    int n = PQntuples(res);
+    ntf_job *jobs[256];
+    cJSON *params[256];
+    const char *tpl_codes[256];
+    int64_t claimed[256], now_ms = 0;
+    int nj = 0;
+    for (int i = 0; i < n && nj < 256; i++) {
+        const char *id = PQgetvalue(res, i, 0), *phone = PQgetvalue(res, i, 1);
+        int urgent = PQgetvalue(res, i, 5)[0] == 't';
+        int pidx = atoi(PQgetvalue(res, i, 6)), attempts = atoi(PQgetvalue(res, i, 7));
+        int check = PQgetvalue(res, i, 8)[0] == 't';
+        const char *last_provider = PQgetvalue(res, i, 9);
+        now_ms = atoll(PQgetvalue(res, i, 12));
+        if (attempts >= st->max_attempts)
+            continue; /* recorded as failed after the commit below */
+        int kind;
+        if (check) {
+            kind = ntf_provider_parse(last_provider);
+            if (kind < 0 || kind == NTF_WEBHOOK)
+                check = 0;
+        }
+        if (!check) {
+            if (pidx >= st->nproviders)
+                pidx = 0;
+            kind = st->providers[pidx].kind;
+            int64_t q = urgent ? 0 : ntf_quiet_until(now_ms, st->quiet_start_s, st->quiet_end_s);
+            if (q > 0) {
+                defer(s, id, q, "quiet hours");
+                continue;
+            }
+            int64_t u = limit_until(s, id, phone, now_ms);
+            if (u > now_ms) {
+                defer(s, id, u, "per-phone limit");
+                continue;
+            }
+        }
+        /* build the template's values in its declared order (jsonb keeps no order) */
+        cJSON *stored = cJSON_Parse(PQgetvalue(res, i, 3)),
+              *order = cJSON_Parse(PQgetvalue(res, i, 4));
+        cJSON *ordered = cJSON_CreateObject();
+        const cJSON *name;
+        cJSON_ArrayForEach(name, order)
+        {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, name->valuestring);
+            cJSON_AddStringToObject(ordered, name->valuestring,
+                                    cJSON_IsString(v) ? v->valuestring : "");
+        }
+        cJSON_Delete(stored);
+        cJSON_Delete(order);
+        ntf_job *j = calloc(1, sizeof(*j));
+        if (j == NULL) {
+            cJSON_Delete(ordered);
+            break;
+        }
+        snprintf(j->id, sizeof(j->id), "%s", id);
+        snprintf(j->phone, sizeof(j->phone), "%s", phone);
+        snprintf(j->out_id, sizeof(j->out_id), "%s", PQgetvalue(res, i, 10));
+        j->kind = kind;
+        j->attempts = attempts + 1;
+        j->check = check;
+        const char *p[4] = {id, ntf_provider_name(kind), lease, check ? "t" : "f"};
+        PGresult *u = db_exec(s->conn,
+                              "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
+                              "provider = $2, lease_until = now() + $3::int * interval '1 "
+                              "millisecond', claimed_at = CASE WHEN $4::boolean THEN claimed_at "
+                              "ELSE now() END, updated_at = now() WHERE id = $1::uuid",
+                              4, p, &err);
+        PQclear(u);
+        claimed[nj] = atoll(PQgetvalue(res, i, 11));
+        params[nj] = ordered;
+        tpl_codes[nj] = PQgetvalue(res, i, 2);
+        jobs[nj++] = j;
+    }
+    if (db_commit(s->conn, &err) < 0) {
+        db_rollback(s->conn);
+        log_warn("sender: claim not committed: %s", err.msg);
+        for (int i = 0; i < nj; i++) {
+            cJSON_Delete(params[i]);
+            job_free(s, jobs[i]);
+        }
+        PQclear(res);
+        return;
+    }
+    /* rows out of attempts (only reachable after a configuration change) */
+    for (int i = 0; i < n; i++)
+        if (atoi(PQgetvalue(res, i, 7)) >= st->max_attempts)
+            fail_row(s, PQgetvalue(res, i, 0), "no attempts left", "NOTIFIER_MAX_ATTEMPTS reached");
+    for (int i = 0; i < nj; i++) {
+        const char *tencent_id = tpl_codes[i];
+        for (int k = 0; k < st->routes->ntemplates; k++)
+            if (strcmp(st->routes->templates[k].code, tpl_codes[i]) == 0)
+                tencent_id = st->routes->templates[k].tencent_id;
+        start_job(s, jobs[i], params[i], tpl_codes[i], tencent_id, claimed[i], now_ms);
+        cJSON_Delete(params[i]);
+    }
+    PQclear(res);
+}
+
+/*
+ * drain - record every finished transfer, all in one transaction (one
+ * commit for the lot). Should that transaction fail, the rows stay
+ * 'sending', their leases lapse, and they are checked with the gateway.
+ */
+static void drain(ntf_sender *s)
+{
+    CURLMsg *msg;
+    int left;
+    db_err err;
+    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        ntf_job *j = NULL;
+        CURLcode code = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+        if (!s->in_tx && connect_db(s) == 0 && db_begin(s->conn, &err) == 0)
+            s->in_tx = 1;
+        finish(s, j, code);
+        s->inflight--;
+        job_free(s, j);
+    }
+    if (s->in_tx) {
+        s->in_tx = 0;
+        if (db_commit(s->conn, &err) < 0) {
+            db_rollback(s->conn);
+            log_warn("sender: outcomes not recorded (%s); the leases will lapse and the "
+                     "deliveries be checked with their gateways",
+                     err.msg);
+        } else {
+            outbox_relay_wake(s->ctx->relay);
+        }
+    }
+}
+
+/* sender_loop - claim, call, record; until stopped and drained (bounded) */
+static void *sender_loop(void *arg)
+{
+    ntf_sender *s = arg;
+    int64_t stop_deadline = 0;
+    while (1) {
+        int stopping = atomic_load(&s->stop);
+        if (stopping && stop_deadline == 0)
+            stop_deadline = time_mono_ms() + s->st->timeout_ms + 1000;
+        if (stopping && (s->inflight == 0 || time_mono_ms() > stop_deadline))
+            break;
+        if (connect_db(s) < 0) {
+            usleep(200 * 1000);
+            continue;
+        }
+        if (time_mono_ms() - s->last_sweep > 2000) {
+            sweep(s);
+            s->last_sweep = time_mono_ms();
+        }
+        s->again = 0;
+        if (!stopping && s->inflight < s->st->concurrency)
+            claim(s, s->st->concurrency - s->inflight);
+        int running = 0;
+        curl_multi_perform(s->multi, &running);
+        drain(s);
+        struct curl_waitfd fd = {.fd = PQsocket(s->conn), .events = CURL_WAIT_POLLIN};
+        curl_multi_poll(s->multi, &fd, fd.fd >= 0 ? 1 : 0, s->again ? 0 : 100, NULL);
+        if (s->conn && PQconsumeInput(s->conn)) {
+            PGnotify *nt;
+            while ((nt = PQnotifies(s->conn)) != NULL)
+                PQfreemem(nt);
+        }
+    }
+    if (s->inflight > 0)
+        log_warn("sender: %d calls unfinished at shutdown; their leases lapse and they are "
+                 "checked with the gateway on the next start",
+                 s->inflight);
+    return NULL;
+}
+
+/* ntf_sender_start - the sender thread */
+ntf_sender *ntf_sender_start(service_ctx *ctx, char *err, size_t errlen)
+{
+    ntf_sender *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->multi = curl_multi_init()) == NULL) {
+        snprintf(err, errlen, "sender: out of memory");
+        free(s);
+        return NULL;
+    }
+    s->ctx = ctx;
+    s->st = ctx->state;
+    s->seed = (unsigned int)time_now_ms() ^ (unsigned int)getpid();
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->st->concurrency);
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->st->concurrency * 2);
+    if (pthread_create(&s->thread, NULL, sender_loop, s) != 0) {
+        snprintf(err, errlen, "sender: cannot start its thread");
+        curl_multi_cleanup(s->multi);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ntf_sender_stop - stop claiming, let in-flight calls finish (bounded), join */
+ntf_sender *ntf_sender_stop(ntf_sender *s)
+{
+    if (s == NULL)
+        return NULL;
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL);
+    /* transfers still running at the deadline are abandoned: their rows stay 'sending' */
+    while (s->jobs)
+        job_free(s, s->jobs);
+    curl_multi_cleanup(s->multi);
+    if (s->conn)
+        db_release(s->ctx->db, s->conn);
+    free(s);
+    return NULL;
+}
