@@ -71,8 +71,8 @@ int ntf_phone_normalise(const char *in, char out[12])
     }
     d[n] = '\0';
     const char *s = d;
-    if (plus && strncmp(d, "86", 2) != 0)
-        return -1; /* another country */
+    if (plus && (d[0] != '8' || d[1] != '6'))
+        return -1; /* another country (d[1] is read only when d[0] is a digit) */
     if (n == 15 && strncmp(d, "0086", 4) == 0)
         s = d + 4;
     else if (n == 13 && strncmp(d, "86", 2) == 0)
