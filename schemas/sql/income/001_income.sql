@@ -104,6 +104,33 @@ CREATE TABLE rollup_cells (
     PRIMARY KEY (year, month, project_id, village_code, kind, low_income)
 );
 
+-- rollup_years: rollup_cells summed over the months of each year, and on
+-- the rows of year 0 over every year (to date): the views of a whole year or
+-- to date read these, a twelfth of the cells or fewer.
+CREATE TABLE rollup_years (
+    year         smallint NOT NULL,   -- 0: every year
+    project_id   uuid NOT NULL,
+    village_code char(12) NOT NULL,
+    kind         text NOT NULL,
+    low_income   boolean NOT NULL,
+    amount_fen   bigint NOT NULL,
+    entries      integer NOT NULL,
+    PRIMARY KEY (year, project_id, village_code, kind, low_income)
+);
+
+-- rollup_months: rollup_cells summed over the projects: the months of a
+-- region without a project filter read these.
+CREATE TABLE rollup_months (
+    year         smallint NOT NULL,
+    month        smallint NOT NULL,
+    village_code char(12) NOT NULL,
+    kind         text NOT NULL,
+    low_income   boolean NOT NULL,
+    amount_fen   bigint NOT NULL,
+    entries      integer NOT NULL,
+    PRIMARY KEY (year, month, village_code, kind, low_income)
+);
+
 -- household_income: each household's income by year, project and kind.
 CREATE TABLE household_income (
     household_id uuid NOT NULL,
@@ -116,6 +143,43 @@ CREATE TABLE household_income (
 );
 CREATE INDEX household_income_year ON household_income (year, household_id);
 
+-- household_years: each household's income by year over every project and
+-- kind, and on the row of year 0 over every year (to date), with the
+-- household's low-income flag, village, members and baseline copied from
+-- the read model (households_copy keeps them in step), so that the
+-- low-income uplift reads one row per low-income household of the region
+-- with income, whatever the ledger's size.
+CREATE TABLE household_years (
+    household_id            uuid NOT NULL,
+    year                    smallint NOT NULL,   -- 0: every year
+    amount_fen              bigint NOT NULL,
+    entries                 integer NOT NULL,
+    low_income              boolean NOT NULL,    -- false when the household is unknown
+    village_code            char(12),
+    members_count           integer,
+    baseline_per_capita_fen bigint,
+    PRIMARY KEY (household_id, year)
+);
+CREATE INDEX household_years_uplift ON household_years (year, village_code)
+    INCLUDE (amount_fen, members_count, baseline_per_capita_fen)
+    WHERE low_income AND amount_fen > 0;
+CREATE INDEX households_low_income ON households (village_code) WHERE low_income;
+
+-- households_copy: a household learned or changed: copy its flag, village,
+-- members and baseline onto its household_years rows.
+CREATE FUNCTION households_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE household_years
+    SET low_income = NEW.low_income, village_code = NEW.village_code,
+        members_count = NEW.members_count, baseline_per_capita_fen = NEW.baseline_per_capita_fen
+    WHERE household_id = NEW.id
+      AND (low_income, village_code, members_count, baseline_per_capita_fen) IS DISTINCT FROM
+          (NEW.low_income, NEW.village_code, NEW.members_count, NEW.baseline_per_capita_fen);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER households_copy AFTER INSERT OR UPDATE ON households
+    FOR EACH ROW EXECUTE FUNCTION households_copy();
+
 -- entries_rollup: add the inserted rows to the rollups, in key order so
 -- that concurrent transactions lock cells in the same order.
 CREATE FUNCTION entries_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -127,6 +191,24 @@ BEGIN
     ON CONFLICT (year, month, project_id, village_code, kind, low_income) DO UPDATE
         SET amount_fen = c.amount_fen + EXCLUDED.amount_fen,
             entries = c.entries + EXCLUDED.entries;
+    INSERT INTO rollup_years AS t
+    SELECT coalesce(year, 0), project_id, village_code, kind, low_income, sum(amount_fen),
+           sum(sign(amount_fen))
+    FROM (SELECT extract(year FROM period_date)::smallint AS year, project_id, village_code, kind,
+                 low_income, amount_fen FROM new_rows) n
+    GROUP BY GROUPING SETS ((year, project_id, village_code, kind, low_income),
+                            (project_id, village_code, kind, low_income))
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (year, project_id, village_code, kind, low_income) DO UPDATE
+        SET amount_fen = t.amount_fen + EXCLUDED.amount_fen,
+            entries = t.entries + EXCLUDED.entries;
+    INSERT INTO rollup_months AS t
+    SELECT extract(year FROM period_date), extract(month FROM period_date), village_code, kind,
+           low_income, sum(amount_fen), sum(sign(amount_fen))
+    FROM new_rows GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (year, month, village_code, kind, low_income) DO UPDATE
+        SET amount_fen = t.amount_fen + EXCLUDED.amount_fen,
+            entries = t.entries + EXCLUDED.entries;
     INSERT INTO household_income AS h
     SELECT household_id, extract(year FROM period_date), project_id, kind, sum(amount_fen),
            sum(sign(amount_fen))
@@ -134,6 +216,25 @@ BEGIN
     ON CONFLICT (household_id, year, project_id, kind) DO UPDATE
         SET amount_fen = h.amount_fen + EXCLUDED.amount_fen,
             entries = h.entries + EXCLUDED.entries;
+    -- The households first (FOR SHARE, in id order): a concurrent change of
+    -- one waits for this transaction, then households_copy sees its rows.
+    PERFORM 1 FROM households WHERE id IN (SELECT household_id FROM new_rows) ORDER BY id
+        FOR SHARE;
+    INSERT INTO household_years AS t
+    SELECT n.household_id, n.year, n.amount_fen, n.entries, coalesce(h.low_income, false),
+           h.village_code, h.members_count, h.baseline_per_capita_fen
+    FROM (SELECT household_id, coalesce(year, 0) AS year, sum(amount_fen) AS amount_fen,
+                 sum(sign(amount_fen)) AS entries
+          FROM (SELECT household_id, extract(year FROM period_date)::smallint AS year, amount_fen
+                FROM new_rows WHERE household_id IS NOT NULL) e
+          GROUP BY GROUPING SETS ((household_id, year), (household_id))) n
+    LEFT JOIN households h ON h.id = n.household_id
+    ORDER BY 1, 2
+    ON CONFLICT (household_id, year) DO UPDATE
+        SET amount_fen = t.amount_fen + EXCLUDED.amount_fen,
+            entries = t.entries + EXCLUDED.entries, low_income = EXCLUDED.low_income,
+            village_code = EXCLUDED.village_code, members_count = EXCLUDED.members_count,
+            baseline_per_capita_fen = EXCLUDED.baseline_per_capita_fen;
     RETURN NULL;
 END $$;
 CREATE TRIGGER entries_rollup AFTER INSERT ON entries REFERENCING NEW TABLE AS new_rows
@@ -150,20 +251,55 @@ LANGUAGE sql STABLE AS $$
                extract(month FROM period_date)::smallint AS month, project_id, village_code,
                kind, low_income, sum(amount_fen)::bigint AS amount_fen,
                sum(sign(amount_fen))::bigint AS entries
-        FROM entries GROUP BY 1, 2, 3, 4, 5, 6)
+        FROM entries GROUP BY 1, 2, 3, 4, 5, 6),
+    hl AS (
+        SELECT household_id, extract(year FROM period_date)::smallint AS year, project_id, kind,
+               sum(amount_fen)::bigint AS amount_fen, sum(sign(amount_fen))::bigint AS entries
+        FROM entries WHERE household_id IS NOT NULL GROUP BY 1, 2, 3, 4)
     SELECT 'rollup_cells', concat_ws('/', year, month, project_id, village_code, kind, low_income),
            c.amount_fen, l.amount_fen, c.entries::bigint, l.entries
     FROM rollup_cells c FULL JOIN l USING (year, month, project_id, village_code, kind, low_income)
     WHERE c.amount_fen IS DISTINCT FROM l.amount_fen OR c.entries IS DISTINCT FROM l.entries
     UNION ALL
+    SELECT 'rollup_years', concat_ws('/', year, project_id, village_code, kind, low_income),
+           y.amount_fen, ly.amount_fen, y.entries::bigint, ly.entries
+    FROM rollup_years y FULL JOIN (
+        SELECT coalesce(year, 0)::smallint AS year, project_id, village_code, kind, low_income,
+               sum(amount_fen)::bigint AS amount_fen, sum(entries)::bigint AS entries
+        FROM l GROUP BY GROUPING SETS ((year, project_id, village_code, kind, low_income),
+                                       (project_id, village_code, kind, low_income))) ly
+        USING (year, project_id, village_code, kind, low_income)
+    WHERE y.amount_fen IS DISTINCT FROM ly.amount_fen OR y.entries IS DISTINCT FROM ly.entries
+    UNION ALL
+    SELECT 'rollup_months', concat_ws('/', year, month, village_code, kind, low_income),
+           mo.amount_fen, lm.amount_fen, mo.entries::bigint, lm.entries
+    FROM rollup_months mo FULL JOIN (
+        SELECT year, month, village_code, kind, low_income, sum(amount_fen)::bigint AS amount_fen,
+               sum(entries)::bigint AS entries
+        FROM l GROUP BY 1, 2, 3, 4, 5) lm USING (year, month, village_code, kind, low_income)
+    WHERE mo.amount_fen IS DISTINCT FROM lm.amount_fen OR mo.entries IS DISTINCT FROM lm.entries
+    UNION ALL
     SELECT 'household_income', concat_ws('/', household_id, year, project_id, kind),
+           h.amount_fen, hl.amount_fen, h.entries::bigint, hl.entries
+    FROM household_income h FULL JOIN hl USING (household_id, year, project_id, kind)
+    WHERE h.amount_fen IS DISTINCT FROM hl.amount_fen OR h.entries IS DISTINCT FROM hl.entries
+    UNION ALL
+    SELECT 'household_years', concat_ws('/', household_id, year),
            h.amount_fen, l.amount_fen, h.entries::bigint, l.entries
-    FROM household_income h FULL JOIN (
-        SELECT household_id, extract(year FROM period_date)::smallint AS year, project_id, kind,
-               sum(amount_fen)::bigint AS amount_fen, sum(sign(amount_fen))::bigint AS entries
-        FROM entries WHERE household_id IS NOT NULL GROUP BY 1, 2, 3, 4) l
-        USING (household_id, year, project_id, kind)
+    FROM household_years h FULL JOIN (
+        SELECT household_id, coalesce(year, 0)::smallint AS year, sum(amount_fen)::bigint AS amount_fen,
+               sum(entries)::bigint AS entries
+        FROM hl GROUP BY GROUPING SETS ((household_id, year), (household_id))) l
+        USING (household_id, year)
     WHERE h.amount_fen IS DISTINCT FROM l.amount_fen OR h.entries IS DISTINCT FROM l.entries
+    UNION ALL
+    SELECT 'household_years (flag, village, members, baseline not those of households)',
+           concat_ws('/', y.household_id, y.year), y.amount_fen, y.amount_fen, y.entries::bigint,
+           y.entries::bigint
+    FROM household_years y LEFT JOIN households h ON h.id = y.household_id
+    WHERE (y.low_income, y.village_code, y.members_count, y.baseline_per_capita_fen)
+          IS DISTINCT FROM (coalesce(h.low_income, false), h.village_code, h.members_count,
+                            h.baseline_per_capita_fen)
 $$;
 
 -- entry_json: one ledger entry as the API and the events show it.
@@ -193,63 +329,91 @@ CREATE FUNCTION money_zero() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
         'land_rent_fen', 0, 'dividend_fen', 0, 'sales_fen', 0, 'entries', 0)
 $$;
 
--- money_by: the money block of the filtered rollup cells grouped by grp
--- (all, month, kind, project, village, town, county, side), as a JSON array
--- of {"key", "name", ...block} ordered by key.
-CREATE FUNCTION money_by(y int, m int, prefix text, pid uuid, knd text, grp text)
+-- money_sets: the money blocks of the filtered cells of a period in one pass
+-- (grouping sets): 'total' (the one block), 'kind', 'project' and 'child' (by
+-- the first child_len digits of the village code: 2 side, 6 county, 9 town,
+-- 12 village; NULL: none), each breakdown a JSON array of {"key", "name",
+-- ...block} ordered by key. A whole year or to date (m NULL) reads
+-- rollup_years, a month rollup_cells. Static SQL, so its plan is cached.
+CREATE FUNCTION money_sets(y int, m int, prefix text, pid uuid, knd text, child_len int)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    keyexpr text;
-    nameexpr text;
-    result jsonb;
 BEGIN
-    keyexpr := CASE grp
-        WHEN 'all' THEN '''all'''
-        WHEN 'month' THEN 'to_char(make_date(year, month, 1), ''YYYY-MM'')'
-        WHEN 'kind' THEN 'kind'
-        WHEN 'project' THEN 'project_id::text'
-        WHEN 'village' THEN 'village_code::text'
-        WHEN 'town' THEN 'left(village_code, 9)'
-        WHEN 'county' THEN 'left(village_code, 6)'
-        WHEN 'side' THEN 'left(village_code, 2)' END;
-    nameexpr := CASE
-        WHEN grp = 'project' THEN '(SELECT p.name FROM projects p WHERE p.id::text = k)'
-        WHEN grp = 'kind' THEN
-            '(CASE k WHEN ''project_revenue'' THEN ''项目收入'' WHEN ''wage'' THEN ''工资'' '
-            'WHEN ''land_rent'' THEN ''土地租金'' WHEN ''dividend'' THEN ''分红'' '
-            'WHEN ''sales'' THEN ''销售收入'' WHEN ''collective'' THEN ''村集体收入'' END)'
-        WHEN grp IN ('village', 'town', 'county', 'side') THEN
-            '(SELECT r.name FROM regions r WHERE r.code = rpad(k, 12, ''0''))'
-        ELSE 'NULL::text' END;
-    IF keyexpr IS NULL THEN
-        RAISE EXCEPTION 'unknown grouping %', grp USING ERRCODE = '22023';
-    END IF;
-    EXECUTE format($q$
-        SELECT coalesce(jsonb_agg(jsonb_build_object('key', k, 'name', %s) || b ORDER BY k), '[]')
-        FROM (SELECT %s AS k, jsonb_build_object(
-            'project_revenue_fen', coalesce(sum(amount_fen) FILTER (WHERE kind = 'project_revenue'), 0),
-            'household_income_fen', coalesce(sum(amount_fen) FILTER (WHERE kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
-            'low_income_household_income_fen', coalesce(sum(amount_fen) FILTER (WHERE low_income AND kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
-            'collective_income_gain_fen', coalesce(sum(amount_fen) FILTER (WHERE kind = 'collective'), 0),
-            'wage_fen', coalesce(sum(amount_fen) FILTER (WHERE kind = 'wage'), 0),
-            'land_rent_fen', coalesce(sum(amount_fen) FILTER (WHERE kind = 'land_rent'), 0),
-            'dividend_fen', coalesce(sum(amount_fen) FILTER (WHERE kind = 'dividend'), 0),
-            'sales_fen', coalesce(sum(amount_fen) FILTER (WHERE kind = 'sales'), 0),
-            'entries', coalesce(sum(entries), 0)) AS b
-            FROM rollup_cells
-            WHERE ($1 IS NULL OR year = $1) AND ($2 IS NULL OR month = $2)
-              AND left(village_code, length($3)) = $3
-              AND ($4 IS NULL OR project_id = $4) AND ($5 IS NULL OR kind = $5)
-            GROUP BY 1) g $q$, nameexpr, keyexpr)
-    INTO result USING y, m, prefix, pid, knd;
-    RETURN result;
+    RETURN (
+        WITH g AS (
+            SELECT GROUPING(c.ck, c.kind, c.project_id) AS gs, c.ck, c.kind, c.project_id,
+                   jsonb_build_object(
+                'project_revenue_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'project_revenue'), 0),
+                'household_income_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
+                'low_income_household_income_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.low_income AND c.kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
+                'collective_income_gain_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'collective'), 0),
+                'wage_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'wage'), 0),
+                'land_rent_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'land_rent'), 0),
+                'dividend_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'dividend'), 0),
+                'sales_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'sales'), 0),
+                'entries', coalesce(sum(c.entries), 0)) AS b
+            FROM (SELECT CASE child_len WHEN 12 THEN r.village_code::text
+                                        ELSE left(r.village_code, child_len) END AS ck,
+                         r.kind, r.project_id, r.low_income, r.amount_fen, r.entries
+                  FROM rollup_years r
+                  WHERE m IS NULL AND r.year = coalesce(y, 0)
+                    AND (prefix = '' OR left(r.village_code, length(prefix)) = prefix)
+                    AND (pid IS NULL OR r.project_id = pid) AND (knd IS NULL OR r.kind = knd)
+                  UNION ALL
+                  SELECT CASE child_len WHEN 12 THEN r.village_code::text
+                                        ELSE left(r.village_code, child_len) END,
+                         r.kind, r.project_id, r.low_income, r.amount_fen, r.entries
+                  FROM rollup_cells r
+                  WHERE m IS NOT NULL AND r.year BETWEEN coalesce(y, -32768) AND coalesce(y, 32767)
+                    AND r.month = m
+                    AND (prefix = '' OR left(r.village_code, length(prefix)) = prefix)
+                    AND (pid IS NULL OR r.project_id = pid) AND (knd IS NULL OR r.kind = knd)) c
+            GROUP BY GROUPING SETS ((), (c.ck), (c.kind), (c.project_id)))
+        SELECT jsonb_build_object(
+            'total', coalesce((SELECT g.b FROM g WHERE g.gs = 7), money_zero()),
+            'child', (SELECT coalesce(jsonb_agg(jsonb_build_object('key', g.ck, 'name',
+                                (SELECT rg.name FROM regions rg WHERE rg.code = rpad(g.ck, 12, '0')))
+                                || g.b ORDER BY g.ck), '[]')
+                      FROM g WHERE g.gs = 3 AND child_len IS NOT NULL),
+            'kind', (SELECT coalesce(jsonb_agg(jsonb_build_object('key', g.kind, 'name',
+                         CASE g.kind WHEN 'project_revenue' THEN '项目收入' WHEN 'wage' THEN '工资'
+                             WHEN 'land_rent' THEN '土地租金' WHEN 'dividend' THEN '分红'
+                             WHEN 'sales' THEN '销售收入' WHEN 'collective' THEN '村集体收入' END)
+                         || g.b ORDER BY g.kind), '[]')
+                     FROM g WHERE g.gs = 5),
+            'project', (SELECT coalesce(jsonb_agg(jsonb_build_object('key', g.project_id::text, 'name',
+                            (SELECT p.name FROM projects p WHERE p.id = g.project_id))
+                            || g.b ORDER BY g.project_id::text), '[]')
+                        FROM g WHERE g.gs = 6)));
 END $$;
 
--- money_total: the one money block of the filtered cells.
+-- money_total: the one money block of the filtered cells of a period.
 CREATE FUNCTION money_total(y int, m int, prefix text, pid uuid, knd text)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT coalesce((money_by(y, m, prefix, pid, knd, 'all') -> 0) - 'key' - 'name', money_zero())
-$$;
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT jsonb_build_object(
+            'project_revenue_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'project_revenue'), 0),
+            'household_income_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
+            'low_income_household_income_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.low_income AND c.kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
+            'collective_income_gain_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'collective'), 0),
+            'wage_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'wage'), 0),
+            'land_rent_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'land_rent'), 0),
+            'dividend_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'dividend'), 0),
+            'sales_fen', coalesce(sum(c.amount_fen) FILTER (WHERE c.kind = 'sales'), 0),
+            'entries', coalesce(sum(c.entries), 0))
+        FROM (SELECT r.kind, r.low_income, r.amount_fen, r.entries
+              FROM rollup_years r
+              WHERE m IS NULL AND r.year = coalesce(y, 0)
+                AND (prefix = '' OR left(r.village_code, length(prefix)) = prefix)
+                AND (pid IS NULL OR r.project_id = pid) AND (knd IS NULL OR r.kind = knd)
+              UNION ALL
+              SELECT r.kind, r.low_income, r.amount_fen, r.entries
+              FROM rollup_cells r
+              WHERE m IS NOT NULL AND r.year BETWEEN coalesce(y, -32768) AND coalesce(y, 32767)
+                AND r.month = m
+                AND (prefix = '' OR left(r.village_code, length(prefix)) = prefix)
+                AND (pid IS NULL OR r.project_id = pid) AND (knd IS NULL OR r.kind = knd)) c);
+END $$;
 
 -- period_from / period_to: the days a filter covers (to date: up to today).
 CREATE FUNCTION period_from(y int, m int) RETURNS date LANGUAGE sql STABLE AS $$
@@ -264,55 +428,75 @@ $$;
 -- people_json: the enrollment figures of the period: enrollments active at
 -- any time in it (to date: ever), in the region and project.
 CREATE FUNCTION people_json(y int, m int, prefix text, pid uuid) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'people_employed', count(*) FILTER (WHERE e.kind = 'employment'),
-        'low_income_employed', count(*) FILTER (WHERE e.kind = 'employment' AND h.low_income),
-        'land_transfer_households',
-            count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'land_transfer'),
-        'land_transferred_mu_x100',
-            coalesce(sum(e.area_mu_x100) FILTER (WHERE e.kind = 'land_transfer'), 0),
-        'land_transferred_mu',
-            round(coalesce(sum(e.area_mu_x100) FILTER (WHERE e.kind = 'land_transfer'), 0) / 100.0, 2),
-        'farmers_trained', count(*) FILTER (WHERE e.kind = 'training'),
-        'shareholders', count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'share'))
-    FROM enrollments e JOIN households h ON h.id = e.household_id
-    WHERE e.start_date <= period_to(y, m) AND (e.end_date IS NULL OR e.end_date >= period_from(y, m))
-      AND left(e.village_code, length(prefix)) = prefix AND (pid IS NULL OR e.project_id = pid)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+            'people_employed', count(*) FILTER (WHERE e.kind = 'employment'),
+            'low_income_employed', count(*) FILTER (WHERE e.kind = 'employment' AND h.low_income),
+            'land_transfer_households',
+                count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'land_transfer'),
+            'land_transferred_mu_x100',
+                coalesce(sum(e.area_mu_x100) FILTER (WHERE e.kind = 'land_transfer'), 0),
+            'land_transferred_mu',
+                round(coalesce(sum(e.area_mu_x100) FILTER (WHERE e.kind = 'land_transfer'), 0) / 100.0, 2),
+            'farmers_trained', count(*) FILTER (WHERE e.kind = 'training'),
+            'shareholders', count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'share'))
+        FROM enrollments e JOIN households h ON h.id = e.household_id
+        WHERE e.start_date <= period_to(y, m) AND (e.end_date IS NULL OR e.end_date >= period_from(y, m))
+          AND left(e.village_code, length(prefix)) = prefix AND (pid IS NULL OR e.project_id = pid));
+END $$;
 
 -- projects_active_count: projects running at some time in the period (to
 -- date: active now) with a host village in the region.
 CREATE FUNCTION projects_active_count(y int, m int, prefix text, pid uuid) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT count(*) FROM projects p
-    WHERE (pid IS NULL OR p.id = pid)
-      AND EXISTS (SELECT 1 FROM unnest(p.village_codes) v WHERE left(v, length(prefix)) = prefix)
-      AND CASE WHEN y IS NULL THEN p.status = 'active'
-               ELSE p.status <> 'planned' AND coalesce(p.start_date, DATE '1900-01-01') <= period_to(y, m)
-                    AND (p.closed_on IS NULL OR p.closed_on >= period_from(y, m)) END
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM projects p
+        WHERE (pid IS NULL OR p.id = pid)
+          AND (prefix = '' OR EXISTS (SELECT 1 FROM unnest(p.village_codes) v
+                                      WHERE left(v, length(prefix)) = prefix))
+          AND CASE WHEN y IS NULL THEN p.status = 'active'
+                   ELSE p.status <> 'planned' AND coalesce(p.start_date, DATE '1900-01-01') <= period_to(y, m)
+                        AND (p.closed_on IS NULL OR p.closed_on >= period_from(y, m)) END);
+END $$;
 
 -- uplift_json: low-income households with programme income in the year (to
 -- date: ever) and their per-capita income from the programme, which is their
 -- uplift against the baseline (the ledger holds programme income only).
-CREATE FUNCTION uplift_json(y int, prefix text, pid uuid) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    WITH hh AS (
-        SELECT hi.household_id, sum(hi.amount_fen) AS income
-        FROM household_income hi JOIN households h ON h.id = hi.household_id
-        WHERE (y IS NULL OR hi.year = y) AND (pid IS NULL OR hi.project_id = pid) AND h.low_income
-          AND left(h.village_code, length(prefix)) = prefix
-        GROUP BY 1 HAVING sum(hi.amount_fen) > 0)
-    SELECT jsonb_build_object(
-        'low_income_households_reached', count(*),
-        'low_income_per_capita_uplift_fen',
-            coalesce(floor(avg(hh.income::numeric / h.members_count)), 0)::bigint,
-        'low_income_per_capita_uplift_min_fen',
-            coalesce(floor(min(hh.income::numeric / h.members_count)), 0)::bigint,
-        'low_income_baseline_per_capita_fen',
-            coalesce(floor(avg(h.baseline_per_capita_fen)), 0)::bigint)
-    FROM hh JOIN households h ON h.id = hh.household_id
-$$;
+-- Without a project it reads one household_years row per low-income
+-- household of the region; for one project, its household_income rows.
+CREATE FUNCTION uplift_json(y int, prefix text, pid uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF pid IS NULL THEN
+        RETURN (SELECT jsonb_build_object(
+                'low_income_households_reached', count(*),
+                'low_income_per_capita_uplift_fen',
+                    coalesce(floor(avg(hy.amount_fen::numeric / hy.members_count)), 0)::bigint,
+                'low_income_per_capita_uplift_min_fen',
+                    coalesce(floor(min(hy.amount_fen::numeric / hy.members_count)), 0)::bigint,
+                'low_income_baseline_per_capita_fen',
+                    coalesce(floor(avg(hy.baseline_per_capita_fen)), 0)::bigint)
+            FROM household_years hy
+            WHERE hy.year = coalesce(y, 0) AND hy.low_income AND hy.amount_fen > 0
+              AND (prefix = '' OR left(hy.village_code, length(prefix)) = prefix));
+    END IF;
+    RETURN (WITH hh AS (
+            SELECT sum(hi.amount_fen) AS income, h.members_count, h.baseline_per_capita_fen
+            FROM household_income hi JOIN households h ON h.id = hi.household_id
+            WHERE (y IS NULL OR hi.year = y) AND hi.project_id = pid AND h.low_income
+              AND left(h.village_code, length(prefix)) = prefix
+            GROUP BY h.id HAVING sum(hi.amount_fen) > 0)
+        SELECT jsonb_build_object(
+            'low_income_households_reached', count(*),
+            'low_income_per_capita_uplift_fen',
+                coalesce(floor(avg(hh.income::numeric / hh.members_count)), 0)::bigint,
+            'low_income_per_capita_uplift_min_fen',
+                coalesce(floor(min(hh.income::numeric / hh.members_count)), 0)::bigint,
+            'low_income_baseline_per_capita_fen',
+                coalesce(floor(avg(hh.baseline_per_capita_fen)), 0)::bigint)
+        FROM hh);
+END $$;
 
 -- headcount_json: the figures of the period that are not money: projects,
 -- people, land, low-income households and their uplift.
@@ -339,90 +523,116 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- months_json: the twelve months of a year (this year when y is NULL),
--- zeros included.
+-- zeros included, as a JSON array of {"key": "YYYY-MM", ...block}; from
+-- rollup_months without a project, from rollup_cells for one.
 CREATE FUNCTION months_json(y int, prefix text, pid uuid, knd text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    WITH yy AS (SELECT coalesce(y, extract(year FROM current_date)::int) AS y),
-    found AS (SELECT x ->> 'key' AS k, x - 'name' AS b
-              FROM yy, jsonb_array_elements(money_by(yy.y, NULL, prefix, pid, knd, 'month')) x)
-    SELECT jsonb_agg(coalesce(f.b, jsonb_build_object('key', s.k) || money_zero()) ORDER BY s.k)
-    FROM (SELECT to_char(make_date(yy.y, mm, 1), 'YYYY-MM') AS k
-          FROM yy, generate_series(1, 12) mm) s LEFT JOIN found f USING (k)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    yr int := coalesce(y, extract(year FROM current_date)::int);
+BEGIN
+    RETURN (
+        SELECT jsonb_agg(jsonb_build_object('key', to_char(make_date(yr, mm, 1), 'YYYY-MM'))
+                         || coalesce(g.b, money_zero()) ORDER BY mm)
+        FROM generate_series(1, 12) mm LEFT JOIN (
+            SELECT r.month, jsonb_build_object(
+                'project_revenue_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind = 'project_revenue'), 0),
+                'household_income_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
+                'low_income_household_income_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.low_income AND r.kind IN ('wage', 'land_rent', 'dividend', 'sales')), 0),
+                'collective_income_gain_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind = 'collective'), 0),
+                'wage_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind = 'wage'), 0),
+                'land_rent_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind = 'land_rent'), 0),
+                'dividend_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind = 'dividend'), 0),
+                'sales_fen', coalesce(sum(r.amount_fen) FILTER (WHERE r.kind = 'sales'), 0),
+                'entries', coalesce(sum(r.entries), 0)) AS b
+            FROM (SELECT r.month, r.kind, r.low_income, r.amount_fen, r.entries
+                  FROM rollup_months r
+                  WHERE pid IS NULL AND r.year = yr
+                    AND (prefix = '' OR left(r.village_code, length(prefix)) = prefix)
+                    AND (knd IS NULL OR r.kind = knd)
+                  UNION ALL
+                  SELECT r.month, r.kind, r.low_income, r.amount_fen, r.entries
+                  FROM rollup_cells r
+                  WHERE pid IS NOT NULL AND r.year = yr AND r.project_id = pid
+                    AND (prefix = '' OR left(r.village_code, length(prefix)) = prefix)
+                    AND (knd IS NULL OR r.kind = knd)) r
+            GROUP BY r.month) g ON g.month = mm);
+END $$;
 
--- The views below compute the period's money block once (t.total) and use
--- it both among the figures and as the totals.
+-- The views below compute the period's money blocks in one money_sets call
+-- (OFFSET 0 keeps it one evaluation) and use its total both among the
+-- figures and as the totals.
 
 -- view_summary: the programme summary: the period's figures at the top
 -- level, the same to date, and the money by side, kind and project.
 CREATE FUNCTION view_summary(y int, m int, prefix text, pid uuid, knd text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('filters', filters_json(y, m, prefix, pid, knd))
-        || headcount_json(y, m, prefix, pid) || t.total
-        || jsonb_build_object(
-            'to_date', figures_json(NULL, NULL, prefix, pid, knd),
-            'by_side', money_by(y, m, prefix, pid, knd, 'side'),
-            'by_kind', money_by(y, m, prefix, pid, knd, 'kind'),
-            'by_project', money_by(y, m, prefix, pid, knd, 'project'),
-            'totals', t.total)
-    FROM (SELECT money_total(y, m, prefix, pid, knd) AS total) t
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('filters', filters_json(y, m, prefix, pid, knd))
+            || headcount_json(y, m, prefix, pid) || (s.x -> 'total')
+            || jsonb_build_object(
+                'to_date', figures_json(NULL, NULL, prefix, pid, knd),
+                'by_side', s.x -> 'child',
+                'by_kind', s.x -> 'kind',
+                'by_project', s.x -> 'project',
+                'totals', s.x -> 'total')
+        FROM (SELECT money_sets(y, m, prefix, pid, knd, 2) AS x OFFSET 0) s);
+END $$;
 
 -- view_months: the twelve months of a year and the totals.
 CREATE FUNCTION view_months(y int, prefix text, pid uuid, knd text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'filters', filters_json(y, NULL, prefix, pid, knd),
-        'months', months_json(y, prefix, pid, knd),
-        'totals', money_total(y, NULL, prefix, pid, knd))
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+            'filters', filters_json(y, NULL, prefix, pid, knd),
+            'months', months_json(y, prefix, pid, knd),
+            'totals', money_total(y, NULL, prefix, pid, knd)));
+END $$;
 
 -- view_project: one project's figures, by month, kind and village.
 CREATE FUNCTION view_project(y int, m int, pid uuid, knd text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'project', jsonb_build_object('id', p.id, 'name', p.name, 'status', p.status,
-                                      'village_codes', p.village_codes),
-        'filters', filters_json(y, m, '', pid, knd))
-        || headcount_json(y, m, '', pid) || t.total
-        || jsonb_build_object(
-            'to_date', figures_json(NULL, NULL, '', pid, knd),
-            'by_month', months_json(y, '', pid, knd),
-            'by_kind', money_by(y, m, '', pid, knd, 'kind'),
-            'by_village', money_by(y, m, '', pid, knd, 'village'),
-            'totals', t.total)
-    FROM projects p, (SELECT money_total(y, m, '', pid, knd) AS total) t WHERE p.id = pid
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+            'project', jsonb_build_object('id', p.id, 'name', p.name, 'status', p.status,
+                                          'village_codes', p.village_codes),
+            'filters', filters_json(y, m, '', pid, knd))
+            || headcount_json(y, m, '', pid) || (s.x -> 'total')
+            || jsonb_build_object(
+                'to_date', figures_json(NULL, NULL, '', pid, knd),
+                'by_month', months_json(y, '', pid, knd),
+                'by_kind', s.x -> 'kind',
+                'by_village', s.x -> 'child',
+                'totals', s.x -> 'total')
+        FROM projects p, (SELECT money_sets(y, m, '', pid, knd, 12) AS x OFFSET 0) s WHERE p.id = pid);
+END $$;
 
 -- view_region: one region (or both sides, code 'all') with its next level
 -- down, by project, kind and month.
 CREATE FUNCTION view_region(y int, m int, rcode text, prefix text, pid uuid, knd text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'region', CASE WHEN prefix = '' THEN jsonb_build_object('code', 'all', 'name', '浙沪两地',
-                                                                'level', 'both_sides')
-                  ELSE (SELECT jsonb_build_object('code', r.code, 'name', r.name, 'level', r.level,
-                                                  'side', r.side)
-                        FROM regions r WHERE r.code = rcode) END,
-        'filters', filters_json(y, m, prefix, pid, knd))
-        || headcount_json(y, m, prefix, pid) || t.total
-        || jsonb_build_object(
-            'to_date', figures_json(NULL, NULL, prefix, pid, knd),
-            'children_level', CASE length(prefix) WHEN 0 THEN 'province' WHEN 2 THEN 'county'
-                                  WHEN 4 THEN 'county' WHEN 6 THEN 'town' WHEN 9 THEN 'village'
-                                  ELSE NULL END,
-            'children', CASE length(prefix) WHEN 0 THEN money_by(y, m, prefix, pid, knd, 'side')
-                            WHEN 2 THEN money_by(y, m, prefix, pid, knd, 'county')
-                            WHEN 4 THEN money_by(y, m, prefix, pid, knd, 'county')
-                            WHEN 6 THEN money_by(y, m, prefix, pid, knd, 'town')
-                            WHEN 9 THEN money_by(y, m, prefix, pid, knd, 'village')
-                            ELSE '[]'::jsonb END,
-            'by_project', money_by(y, m, prefix, pid, knd, 'project'),
-            'by_kind', money_by(y, m, prefix, pid, knd, 'kind'),
-            'by_month', months_json(y, prefix, pid, knd),
-            'totals', t.total)
-    FROM (SELECT money_total(y, m, prefix, pid, knd) AS total) t
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+            'region', CASE WHEN prefix = '' THEN jsonb_build_object('code', 'all', 'name', '浙沪两地',
+                                                                    'level', 'both_sides')
+                      ELSE (SELECT jsonb_build_object('code', r.code, 'name', r.name, 'level', r.level,
+                                                      'side', r.side)
+                            FROM regions r WHERE r.code = rcode) END,
+            'filters', filters_json(y, m, prefix, pid, knd))
+            || headcount_json(y, m, prefix, pid) || (s.x -> 'total')
+            || jsonb_build_object(
+                'to_date', figures_json(NULL, NULL, prefix, pid, knd),
+                'children_level', CASE length(prefix) WHEN 0 THEN 'province' WHEN 2 THEN 'county'
+                                      WHEN 4 THEN 'county' WHEN 6 THEN 'town' WHEN 9 THEN 'village'
+                                      ELSE NULL END,
+                'children', s.x -> 'child',
+                'by_project', s.x -> 'project',
+                'by_kind', s.x -> 'kind',
+                'by_month', months_json(y, prefix, pid, knd),
+                'totals', s.x -> 'total')
+        FROM (SELECT money_sets(y, m, prefix, pid, knd,
+                                CASE length(prefix) WHEN 0 THEN 2 WHEN 2 THEN 6 WHEN 4 THEN 6
+                                                    WHEN 6 THEN 9 WHEN 9 THEN 12 END) AS x OFFSET 0) s);
+END $$;
 
 -- view_household: one household's income by year with its per-capita
 -- uplift against its baseline, and its latest ledger entries.
