@@ -85,7 +85,16 @@ typedef struct ntf_routes {
     int ntemplates;
     ntf_route *routes; /* owned */
     int nroutes;
+    cJSON *contacts; /* owned: region code (or "default") -> contact text, or NULL */
 } ntf_routes;
+
+/*
+ * ntf_contact - the contact for a region code: the code's own entry, else
+ * its town's (first 9 digits), else its county's (first 6), else
+ * "default"; NULL when none (the table guarantees "default" whenever a
+ * route uses the |contact format).
+ */
+const char *ntf_contact(const ntf_routes *t, const char *code);
 
 /*
  * ntf_routes_parse - build the table from JSON text. Every route must name a

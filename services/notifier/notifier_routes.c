@@ -5,13 +5,19 @@
  *
  * The file (JSON):
  *   {"phone_lists": {"supervisors": ["13800000001", ...]},
+ *    "contacts": {"330482105201": "村协调员 沈建国 13905730001",
+ *                 "330482105000": "...", "default": "..."},
  *    "templates": [{"code": "SMS_1001", "tencent_id": "1001",
  *                   "params": ["name", "project"]}, ...],
  *    "routes": [{"name": "enrolled", "event_type": "enrollment.started",
  *                "recipient": "phone" | {"list": "supervisors"},
  *                "optional": false, "template": "SMS_1001",
- *                "params": {"name": "head_name", "project": "project_name"},
+ *                "params": {"name": "head_name", "project": "project_name",
+ *                           "contact": "village_code|contact"},
  *                "urgent": false}, ...]}
+ * A value "field|yuan" formats fen as yuan; "field|contact" looks the
+ * field's region code up in "contacts" (the village coordinators' and town
+ * offices' contacts), which must then hold a "default".
  * Trusts nothing in it: an unknown template, a parameter the template does
  * not declare or a declared one left without a value, a malformed phone in
  * a list: the table is refused with the route's name. Pure: no I/O beyond
@@ -47,6 +53,7 @@ ntf_routes *ntf_routes_free(ntf_routes *t)
     }
     free(t->templates);
     free(t->routes);
+    cJSON_Delete(t->contacts);
     free(t);
     return NULL;
 }
@@ -123,6 +130,55 @@ static char *dup_string(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsString(v) && v->valuestring[0] ? strdup(v->valuestring) : NULL;
+}
+
+/* parse_contacts - the optional contacts: 12-digit region codes or "default" to 1..100 bytes */
+static int parse_contacts(ntf_routes *t, const cJSON *obj, char *err, size_t errlen)
+{
+    if (obj == NULL)
+        return 0;
+    if (!cJSON_IsObject(obj)) {
+        snprintf(err, errlen, "routes file: \"contacts\" must be an object");
+        return -1;
+    }
+    const cJSON *c;
+    cJSON_ArrayForEach(c, obj)
+    {
+        int code = strlen(c->string) == 12 && strspn(c->string, "0123456789") == 12;
+        if ((!code && strcmp(c->string, "default") != 0) || !cJSON_IsString(c) ||
+            !c->valuestring[0] || strlen(c->valuestring) > 100) {
+            snprintf(err, errlen,
+                     "contacts: %.20s must be a 12-digit region code or default, with a text of "
+                     "1 to 100 bytes",
+                     c->string);
+            return -1;
+        }
+    }
+    t->contacts = cJSON_Duplicate(obj, 1);
+    if (t->contacts == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ntf_contact - the code's, its town's, its county's, or the default contact */
+const char *ntf_contact(const ntf_routes *t, const char *code)
+{
+    if (t == NULL || t->contacts == NULL || code == NULL)
+        return NULL;
+    char key[13];
+    if (strlen(code) == 12) {
+        static const int keep[3] = {12, 9, 6};
+        for (int i = 0; i < 3; i++) {
+            snprintf(key, sizeof(key), "%.*s%.*s", keep[i], code, 12 - keep[i], "000000");
+            const char *v =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t->contacts, key));
+            if (v)
+                return v;
+        }
+    }
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t->contacts, "default"));
 }
 
 /* parse_templates - the templates array; -1 with err */
@@ -255,7 +311,13 @@ static int parse_route(ntf_routes *t, ntf_route *r, const cJSON *o, const cJSON 
             return -1;
         }
         const char *bar = strchr(p->valuestring, '|');
-        if (bar && strcmp(bar, "|yuan") != 0) {
+        if (bar && strcmp(bar, "|contact") == 0 && ntf_contact(t, "default") == NULL) {
+            snprintf(err, errlen,
+                     "route %s: parameter %s uses |contact but \"contacts\" has no \"default\"",
+                     r->name, p->string);
+            return -1;
+        }
+        if (bar && strcmp(bar, "|yuan") != 0 && strcmp(bar, "|contact") != 0) {
             snprintf(err, errlen, "route %s: parameter %s: unknown format %s", r->name, p->string,
                      bar + 1);
             return -1;
@@ -284,7 +346,8 @@ ntf_routes *ntf_routes_parse(const char *json, char *err, size_t errlen)
     const cJSON *routes = cJSON_GetObjectItemCaseSensitive(root, "routes");
     const cJSON *lists = cJSON_GetObjectItemCaseSensitive(root, "phone_lists");
     int ok =
-        parse_templates(t, cJSON_GetObjectItemCaseSensitive(root, "templates"), err, errlen) == 0;
+        parse_templates(t, cJSON_GetObjectItemCaseSensitive(root, "templates"), err, errlen) == 0 &&
+        parse_contacts(t, cJSON_GetObjectItemCaseSensitive(root, "contacts"), err, errlen) == 0;
     if (ok && (!cJSON_IsArray(routes) || cJSON_GetArraySize(routes) == 0)) {
         snprintf(err, errlen, "routes file: \"routes\" must be a non-empty array");
         ok = 0;
@@ -344,13 +407,31 @@ ntf_routes *ntf_routes_load(const char *path, char *err, size_t errlen)
     return t;
 }
 
+/* param_value - one parameter's value: a data field, formatted, or the contact of a region */
+static int param_value(const ntf_routes *t, const cJSON *data, const char *spec, char *v,
+                       size_t len)
+{
+    const char *bar = strchr(spec, '|');
+    if (bar == NULL || strcmp(bar, "|contact") != 0)
+        return ntf_data_value(data, spec, v, len);
+    char field[128], code[64];
+    snprintf(field, sizeof(field), "%.*s", (int)(bar - spec), spec);
+    const char *contact =
+        ntf_data_value(data, field, code, sizeof(code)) == 0 ? ntf_contact(t, code) : NULL;
+    if (contact == NULL)
+        return -1;
+    snprintf(v, len, "%s", contact);
+    return 0;
+}
+
 /* fill_params - the template's values from data; -1 with err */
-static cJSON *fill_params(const ntf_route *r, const cJSON *data, char *err, size_t errlen)
+static cJSON *fill_params(const ntf_routes *t, const ntf_route *r, const cJSON *data, char *err,
+                          size_t errlen)
 {
     cJSON *p = cJSON_CreateObject();
     char v[512];
     for (int i = 0; p && i < r->tpl->nparams; i++) {
-        if (ntf_data_value(data, r->param_fields[i], v, sizeof(v)) < 0) {
+        if (param_value(t, data, r->param_fields[i], v, sizeof(v)) < 0) {
             snprintf(err, errlen, "route %s: data field %s missing or not a value", r->name,
                      r->param_fields[i]);
             cJSON_Delete(p);
@@ -400,7 +481,7 @@ int ntf_routes_match(const ntf_routes *t, const char *type, const cJSON *data, n
                 snprintf(err, errlen, "more than %d deliveries for one event", max);
                 goto fail;
             }
-            cJSON *params = fill_params(r, data, err, errlen);
+            cJSON *params = fill_params(t, r, data, err, errlen);
             if (params == NULL)
                 goto fail;
             out[n].route = r;

@@ -191,6 +191,10 @@ def test_enrolled_household_gets_one_sms_per_event(c):
     time.sleep(2)  # anything doubled would have arrived by now
     got = sorted(m["template"] for m in messages(ph))
     c.eq(got, ["SMS_480001", "SMS_480002"], "exactly one SMS for each event at the gateway")
+    registered = [m for m in messages(ph) if m["template"] == "SMS_480001"]
+    if registered:
+        c.eq(registered[0]["params"].get("contact"), "山塘村协调员 陈丽 13905731201",
+             "the registration SMS names the village coordinator's contact (routes.json)")
     enrolled = [m for m in messages(ph) if m["template"] == "SMS_480002"]
     if enrolled:
         c.eq(enrolled[0]["params"].get("name"), "通知测试户", "template parameter from the event")

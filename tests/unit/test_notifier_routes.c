@@ -193,6 +193,47 @@ static void test_match(void)
     ntf_routes_free(t);
 }
 
+/* test_contacts - the coordinators' contacts: village, then town, county, default */
+static void test_contacts(void)
+{
+    char err[400] = "";
+    const char *json =
+        "{\"contacts\":{\"330482105201\":\"村协调员\",\"330482104000\":\"新埭镇\","
+        "\"310116000000\":\"金山区\",\"default\":\"共富办\"}," TEMPLATES
+        ",\"routes\":[{\"name\":\"reg\",\"event_type\":\"household.registered\","
+        "\"recipient\":\"phone\",\"template\":\"SMS_1\",\"params\":{\"name\":\"head_name\","
+        "\"amount\":\"village_code|contact\"}}]}";
+    ntf_routes *t = ntf_routes_parse(json, err, sizeof(err));
+    CHECK(t != NULL, "a table with contacts: %s", err);
+    if (t == NULL)
+        return;
+    CHECK_STR(ntf_contact(t, "330482105201"), "村协调员", "the village's own contact");
+    CHECK_STR(ntf_contact(t, "330482104205"), "新埭镇", "else its town's");
+    CHECK_STR(ntf_contact(t, "310116106203"), "金山区", "else its county's");
+    CHECK_STR(ntf_contact(t, "330482105202"), "共富办", "else the default");
+    CHECK_STR(ntf_contact(t, "bogus"), "共富办", "a malformed code: the default");
+    cJSON *d = cJSON_Parse("{\"phone\":\"13800000001\",\"head_name\":\"张\","
+                           "\"village_code\":\"330482104201\"}");
+    ntf_wanted w[4];
+    int routed = 0;
+    int n = ntf_routes_match(t, "household.registered", d, w, 4, &routed, err, sizeof(err));
+    CHECK(n == 1, "one delivery: %d %s", n, err);
+    if (n == 1) {
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w[0].params, "amount")),
+                  "新埭镇", "the parameter holds the contact of the household's village");
+        cJSON_Delete(w[0].params);
+    }
+    cJSON_Delete(d);
+    ntf_routes_free(t);
+    refused("{\"contacts\":{\"330482105201\":\"x\"}," TEMPLATES
+            ",\"routes\":[{\"name\":\"reg\",\"event_type\":\"x\",\"recipient\":\"phone\","
+            "\"template\":\"SMS_1\",\"params\":{\"name\":\"n\",\"amount\":\"v|contact\"}}]}",
+            "route reg: parameter amount uses |contact but \"contacts\" has no \"default\"",
+            "|contact without a default");
+    refused("{\"contacts\":{\"3304\":\"x\"}," TEMPLATES ",\"routes\":[]}",
+            "contacts: 3304 must be a 12-digit region code", "a malformed contact key");
+}
+
 static void test_shipped_table(void)
 {
     const char *src = getenv("SHANTANG_SOURCE_DIR");
@@ -211,6 +252,7 @@ int main(void)
     test_phone();
     test_values();
     test_match();
+    test_contacts();
     test_shipped_table();
     return check_done();
 }
