@@ -51,9 +51,23 @@ CREATE TABLE enrollments (
     village_code char(12) NOT NULL,
     area_mu_x100 integer,
     start_date   date NOT NULL,
-    end_date     date
+    end_date     date,
+    low_income   boolean NOT NULL DEFAULT false  -- the household's flag, kept in step
 );
 CREATE INDEX enrollments_household ON enrollments (household_id, project_id, kind);
+
+-- enrollments_low_income: an enrollment takes its household's low-income
+-- flag (households_copy keeps it in step when the household changes), so
+-- that the head counts read enrollments alone, without a join over every
+-- household.
+CREATE FUNCTION enrollments_low_income() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.low_income := coalesce((SELECT h.low_income FROM households h
+                                WHERE h.id = NEW.household_id), false);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER enrollments_low_income BEFORE INSERT ON enrollments
+    FOR EACH ROW EXECUTE FUNCTION enrollments_low_income();
 CREATE INDEX enrollments_period ON enrollments (start_date, end_date);
 
 CREATE TABLE entries (
@@ -175,6 +189,8 @@ BEGIN
     WHERE household_id = NEW.id
       AND (low_income, village_code, members_count, baseline_per_capita_fen) IS DISTINCT FROM
           (NEW.low_income, NEW.village_code, NEW.members_count, NEW.baseline_per_capita_fen);
+    UPDATE enrollments SET low_income = NEW.low_income
+    WHERE household_id = NEW.id AND low_income IS DISTINCT FROM NEW.low_income;
     RETURN NULL;
 END $$;
 CREATE TRIGGER households_copy AFTER INSERT OR UPDATE ON households
@@ -300,6 +316,11 @@ LANGUAGE sql STABLE AS $$
     WHERE (y.low_income, y.village_code, y.members_count, y.baseline_per_capita_fen)
           IS DISTINCT FROM (coalesce(h.low_income, false), h.village_code, h.members_count,
                             h.baseline_per_capita_fen)
+    UNION ALL
+    SELECT 'enrollments (low-income flag not that of households)', e.id::text,
+           e.low_income::int::bigint, coalesce(h.low_income, false)::int::bigint, 0::bigint, 0::bigint
+    FROM enrollments e LEFT JOIN households h ON h.id = e.household_id
+    WHERE e.low_income IS DISTINCT FROM coalesce(h.low_income, false)
 $$;
 
 -- entry_json: one ledger entry as the API and the events show it.
@@ -429,10 +450,13 @@ $$;
 -- any time in it (to date: ever), in the region and project.
 CREATE FUNCTION people_json(y int, m int, prefix text, pid uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    pf date := period_from(y, m);  -- once, not once per enrollment
+    pt date := period_to(y, m);
 BEGIN
     RETURN (SELECT jsonb_build_object(
             'people_employed', count(*) FILTER (WHERE e.kind = 'employment'),
-            'low_income_employed', count(*) FILTER (WHERE e.kind = 'employment' AND h.low_income),
+            'low_income_employed', count(*) FILTER (WHERE e.kind = 'employment' AND e.low_income),
             'land_transfer_households',
                 count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'land_transfer'),
             'land_transferred_mu_x100',
@@ -441,9 +465,10 @@ BEGIN
                 round(coalesce(sum(e.area_mu_x100) FILTER (WHERE e.kind = 'land_transfer'), 0) / 100.0, 2),
             'farmers_trained', count(*) FILTER (WHERE e.kind = 'training'),
             'shareholders', count(DISTINCT e.household_id) FILTER (WHERE e.kind = 'share'))
-        FROM enrollments e JOIN households h ON h.id = e.household_id
-        WHERE e.start_date <= period_to(y, m) AND (e.end_date IS NULL OR e.end_date >= period_from(y, m))
-          AND left(e.village_code, length(prefix)) = prefix AND (pid IS NULL OR e.project_id = pid));
+        FROM enrollments e
+        WHERE e.start_date <= pt AND (e.end_date IS NULL OR e.end_date >= pf)
+          AND (prefix = '' OR left(e.village_code, length(prefix)) = prefix)
+          AND (pid IS NULL OR e.project_id = pid));
 END $$;
 
 -- projects_active_count: projects running at some time in the period (to
