@@ -402,6 +402,10 @@ def test_supervisor(c):
     """Overdue, escalation up the chain and auto-close with a controllable clock."""
     over = assigned(c, due=TODAY.isoformat())
     done = assigned(c)
+    # late on the Zhejiang side only: the Shanghai unit is not late
+    half = assigned(c, villages=(ZJ, SH), units=[F["unit_zj"], F["unit_sh"]],
+                    due={"zhejiang": TODAY.isoformat(),
+                         "shanghai": (TODAY + datetime.timedelta(days=300)).isoformat()})
     act(done, F["unit_zj_tok"], "resolve", answer="按期办结")
     t1 = datetime.datetime.combine(TODAY + datetime.timedelta(days=1), datetime.time(10), CN)
     # Two passes at the same moment, as two instances would run them.
@@ -421,6 +425,14 @@ def test_supervisor(c):
         c.eq((ev[0]["data"]["level"], ev[0]["data"]["region_codes"]), ("village", [ZJ]),
              "the overdue event names the village")
     c.eq(supervise(t1)["overdue"], 0, "a later pass at the same time marks nothing")
+    parts = {p["side"]: p for p in get(half, SUP).json["parts"]}
+    c.eq((parts["zhejiang"]["overdue"], parts["shanghai"]["overdue"]), (True, False),
+         "a cross-border proposal is late only on the side past its own due date")
+    units = {u["unit_id"]: u for u in
+             http("GET", SUG + "/v1/suggestions/stats", tok=PLANNER).json["by_unit"]}
+    c.check(units[F["unit_zj"]]["overdue"] >= 2 and units[F["unit_sh"]]["overdue"] == 0,
+            "by unit, overdue counts the unit's own late parts: %r, %r"
+            % (units[F["unit_zj"]]["overdue"], units[F["unit_sh"]]["overdue"]))
     c.eq(get(done, SUP).json["state"], "resolved", "not closed automatically after one day")
     c.check(http("GET", SUG + "/v1/suggestions/stats", tok=PLANNER).json["overall"]["overdue"]
             >= 1, "the statistics count it overdue now")

@@ -193,8 +193,11 @@ $$;
 
 -- One statistics row: the loop's figures over a set of proposals.
 -- Days to resolve are calendar days from submission to the (last)
--- resolution, in fractional days.
-CREATE FUNCTION stats_figures(ids uuid[]) RETURNS jsonb LANGUAGE sql STABLE AS $$
+-- resolution, in fractional days. With unit, "overdue" counts only that
+-- unit's own parts (a cross-border proposal late on the other side is not
+-- this unit's).
+CREATE FUNCTION stats_figures(ids uuid[], unit text DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
     WITH s AS (SELECT * FROM suggestions WHERE id = ANY (ids)),
     f AS (
         SELECT count(*) AS received,
@@ -204,6 +207,7 @@ CREATE FUNCTION stats_figures(ids uuid[]) RETURNS jsonb LANGUAGE sql STABLE AS $
                count(*) FILTER (WHERE state = 'closed') AS closed,
                count(*) FILTER (WHERE state IN ('assigned', 'in_progress') AND EXISTS (
                    SELECT 1 FROM parts p WHERE p.suggestion_id = s.id
+                   AND (unit IS NULL OR p.unit_id = unit)
                    AND p.overdue_at IS NOT NULL AND p.state <> 'resolved')) AS overdue,
                count(*) FILTER (WHERE satisfied IS NOT NULL) AS feedback,
                count(*) FILTER (WHERE satisfied) AS satisfied,
@@ -241,7 +245,7 @@ CREATE FUNCTION view_stats(yr integer) RETURNS jsonb LANGUAGE sql STABLE AS $$
             FROM (SELECT category, array_agg(id) AS ids FROM sel GROUP BY category) c), '[]'),
         'by_unit', coalesce((
             SELECT jsonb_agg(jsonb_build_object('unit_id', u.id, 'unit_name', u.name,
-                                                'side', u.side) || stats_figures(g.ids)
+                                                'side', u.side) || stats_figures(g.ids, u.id)
                              ORDER BY u.id)
             FROM (SELECT p.unit_id, array_agg(DISTINCT sel.id) AS ids
                   FROM sel JOIN parts p ON p.suggestion_id = sel.id GROUP BY p.unit_id) g
