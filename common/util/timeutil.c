@@ -89,13 +89,19 @@ void time_civil_from_days(long z, int *y, int *m, int *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+/* time_format_day - a day number as its civil date */
+char *time_format_day(long z, char out[11])
+{
+    int y, m, d;
+    time_civil_from_days(z, &y, &m, &d);
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u);
+    return out;
+}
+
 /* time_shanghai_date - the UTC+8 date of ms */
 char *time_shanghai_date(int64_t ms, char out[11])
 {
     long long local = (long long)ms + 8LL * 3600 * 1000;
-    long days = (long)(local >= 0 ? local / 86400000 : -((-local + 86399999) / 86400000));
-    int y, m, d;
-    time_civil_from_days(days, &y, &m, &d);
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u);
-    return out;
+    return time_format_day(
+        (long)(local >= 0 ? local / 86400000 : -((-local + 86399999) / 86400000)), out);
 }

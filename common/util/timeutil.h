@@ -37,6 +37,9 @@ void time_civil_from_days(long z, int *y, int *m, int *d);
  */
 char *time_shanghai_date(int64_t ms, char out[11]);
 
+/* time_format_day - day number z (days from 1970-01-01) as "YYYY-MM-DD" into out; returns out */
+char *time_format_day(long z, char out[11]);
+
 /*
  * time_deadline - the CLOCK_REALTIME instant ms milliseconds from now, as
  * pthread_cond_timedwait wants it. This function can't fail.

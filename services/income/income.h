@@ -66,13 +66,6 @@ int income_kind_household(income_kind k);
 const char *income_kind_enrollment(income_kind k);
 
 /*
- * income_today - today's date in Asia/Shanghai (UTC+8 all year: China has
- * kept no daylight saving time since 1991) for the Unix time now_ms, as
- * YYYY-MM-DD in out. Returns out.
- */
-char *income_today(int64_t now_ms, char out[11]);
-
-/*
  * income_yuan - fen as yuan with thousands separators and two decimals
  * ("1,234,567.89", "-0.05") in out. Returns out.
  */

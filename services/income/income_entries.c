@@ -468,7 +468,7 @@ void income_entries_create(http_req *req, http_resp *resp, void *ctx)
     cJSON *body = http_parse_json(req, resp), *one = NULL;
     if (body == NULL)
         return;
-    income_today(time_now_ms(), b.today);
+    time_shanghai_date(time_now_ms(), b.today);
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(body, "entries");
     if (entries == NULL) { /* one entry: a one-element array referring to the body */
         b.single = 1;

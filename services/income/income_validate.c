@@ -48,31 +48,6 @@ const char *income_kind_enrollment(income_kind k)
     return k < INCOME_NKINDS ? kinds[k].enrollment : NULL;
 }
 
-/* civil_from_days - the proleptic Gregorian date of a day count from 1970-01-01 */
-static void civil_from_days(long long z, int *y, int *m, int *d)
-{
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    long long doe = z - era * 146097;
-    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long long mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-/* income_today - the Asia/Shanghai date of now_ms */
-char *income_today(int64_t now_ms, char out[11])
-{
-    long long ms = (long long)now_ms + 8LL * 3600 * 1000;
-    long long days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int y, m, d;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u);
-    return out;
-}
-
 /* income_yuan - fen as "1,234,567.89" */
 char *income_yuan(long long fen, char *out, size_t outlen)
 {

@@ -43,7 +43,7 @@ static int view_filters_parse(const http_req *req, http_resp *resp, view_filters
     f->table = http_query(req, "table");
     if (year == NULL) {
         char today[11];
-        snprintf(f->year, sizeof(f->year), "%.4s", income_today(time_now_ms(), today));
+        snprintf(f->year, sizeof(f->year), "%.4s", time_shanghai_date(time_now_ms(), today));
     } else if (strcmp(year, "all") != 0) {
         if (strlen(year) != 4 || strspn(year, "0123456789") != 4 || atoi(year) < 2000 ||
             atoi(year) > 2100) {

@@ -298,7 +298,6 @@ int sugcal_is_workday(const sugcal *c, int y, int m, int d)
 int sugcal_add_workdays(const sugcal *c, const char *from_yyyy_mm_dd, int n, char out[11])
 {
     long z;
-    int y, m, d;
 
     if (!c || !out || n < 0 || parse_date(from_yyyy_mm_dd, &z) != 0)
         return -1;
@@ -308,8 +307,7 @@ int sugcal_add_workdays(const sugcal *c, const char *from_yyyy_mm_dd, int n, cha
             return -1;
         n -= workday_of(c, z);
     }
-    time_civil_from_days(z, &y, &m, &d);
-    snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
+    time_format_day(z, out);
     return 0;
 }
 

@@ -156,14 +156,6 @@ static int day_of(const char *s, long *z)
     return 0;
 }
 
-/* format_day - day number z as "YYYY-MM-DD" */
-static void format_day(long z, char out[11])
-{
-    int y, m, d;
-    time_civil_from_days(z, &y, &m, &d);
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 13u, (unsigned)d % 32u);
-}
-
 /* suggestion_add_workdays - n working days after from (the first counted is the day after) */
 int suggestion_add_workdays(const sugcal *cal, const char *from, int n, char out[11])
 {
@@ -173,7 +165,7 @@ int suggestion_add_workdays(const sugcal *cal, const char *from, int n, char out
         return -1;
     for (int counted = 0; counted < n;)
         counted += is_workday(cal, ++z, &estimated);
-    format_day(z, out);
+    time_format_day(z, out);
     return estimated;
 }
 
@@ -187,7 +179,7 @@ int suggestion_workdays_before(const sugcal *cal, const char *day, int n, char o
     long d = z;
     for (int counted = 0; counted < n; d--)
         counted += is_workday(cal, d, &estimated);
-    format_day(d, out);
+    time_format_day(d, out);
     return estimated;
 }
 

@@ -145,6 +145,18 @@ static void test_misc(void)
               "rfc3339");
 }
 
+static void test_shanghai_date(void)
+{
+    char out[11];
+    /* 2025-12-31T15:59:59.999Z is still the 31st in Shanghai; one ms later it is New Year. */
+    CHECK_STR(time_shanghai_date(1767196799999LL, out), "2025-12-31",
+              "before midnight in Shanghai");
+    CHECK_STR(time_shanghai_date(1767196800000LL, out), "2026-01-01", "midnight in Shanghai");
+    CHECK_STR(time_shanghai_date(0, out), "1970-01-01", "the epoch is 08:00 in Shanghai");
+    CHECK_STR(time_shanghai_date(1709164800000LL, out), "2024-02-29", "leap day");
+    CHECK_STR(time_format_day(-1, out), "1969-12-31", "the day before the epoch");
+}
+
 static void test_csv(void)
 {
     char line[] = " 张三 ,\"a, \"\"quoted\"\" b\",,last\r\n";
@@ -167,5 +179,6 @@ int main(void)
     test_cfg();
     test_crypto();
     test_misc();
+    test_shanghai_date();
     return check_done();
 }
