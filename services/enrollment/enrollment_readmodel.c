@@ -12,17 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* str - a string member of data, or NULL */
-static const char *str(const cJSON *data, const char *name)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, name));
-}
+#include "core/readmodel.h"
 
 /* apply_region - a village upserted; other levels are not needed here */
 static kafka_apply_result apply_region(PGconn *conn, const cJSON *data, char *err, size_t errlen)
 {
-    const char *code = str(data, "code"), *name = str(data, "name"), *level = str(data, "level");
-    const char *side = str(data, "side"), *parent = str(data, "parent");
+    const char *code = rm_str(data, "code"), *name = rm_str(data, "name"),
+               *level = rm_str(data, "level");
+    const char *side = rm_str(data, "side"), *parent = rm_str(data, "parent");
     if (!code || !name || !level || !side) {
         snprintf(err, errlen, "region.upserted without code, name, level or side");
         return KAFKA_APPLY_PERMANENT;
@@ -47,7 +44,8 @@ static kafka_apply_result apply_region(PGconn *conn, const cJSON *data, char *er
 /* apply_project - the project's current state, unless a newer one is already known */
 static kafka_apply_result apply_project(PGconn *conn, const cJSON *data, char *err, size_t errlen)
 {
-    const char *id = str(data, "id"), *name = str(data, "name"), *status = str(data, "status");
+    const char *id = rm_str(data, "id"), *name = rm_str(data, "name"),
+               *status = rm_str(data, "status");
     const cJSON *villages = cJSON_GetObjectItemCaseSensitive(data, "village_codes");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(data, "version");
     if (!id || !name || !status || !cJSON_IsArray(villages) || !cJSON_IsNumber(version)) {

@@ -155,7 +155,7 @@ int suggestion_supervise_once(service_ctx *ctx, int64_t now_ms, long counts[3])
         rc = -1;
     if (counts[0] > 0 || counts[1] > 0 || counts[2] > 0)
         log_info("supervisor: %ld overdue, %ld escalated, %ld closed automatically", counts[0],
-                 counts[1] > 0 ? counts[1] : 0, counts[2]);
+                 counts[1], counts[2]);
     return rc;
 }
 
@@ -211,7 +211,7 @@ int suggestion_supervise_command(service_ctx *ctx)
 {
     long counts[3];
     int rc = suggestion_supervise_once(ctx, suggestion_now_ms(ctx->state), counts);
-    printf("{\"overdue\": %ld, \"escalated\": %ld, \"closed\": %ld}\n", counts[0],
-           counts[1] > 0 ? counts[1] : 0, counts[2]);
+    printf("{\"overdue\": %ld, \"escalated\": %ld, \"closed\": %ld}\n", counts[0], counts[1],
+           counts[2]);
     return rc == 0 ? 0 : 1;
 }

@@ -254,8 +254,7 @@ static int assign_units(PGconn *conn, transition *t, char units[MAX_PARTS][64], 
 }
 
 /* do_assign - assignment (from accepted) or reopening (from closed): the parts anew */
-static int do_assign(PGconn *conn, transition *t, http_req *req, http_resp *resp, cJSON *details,
-                     cJSON *extra)
+static int do_assign(PGconn *conn, transition *t, http_resp *resp, cJSON *details, cJSON *extra)
 {
     char units[MAX_PARTS][64], due[MAX_PARTS][11];
     db_err err;
@@ -301,7 +300,6 @@ static int do_assign(PGconn *conn, transition *t, http_req *req, http_resp *resp
              "version = version + 1 WHERE id = $1::uuid",
              3, params, &err) < 0)
         goto fail;
-    (void)req;
     return 0;
 fail:
     service_db_problem(resp, &err);
@@ -421,7 +419,7 @@ static int transition_step(PGconn *conn, http_req *req, http_resp *resp, void *a
     }
     case SFSM_ACT_ASSIGN:
     case SFSM_ACT_REOPEN:
-        if (do_assign(conn, t, req, resp, details, extra) < 0)
+        if (do_assign(conn, t, resp, details, extra) < 0)
             goto out;
         break;
     case SFSM_ACT_PROGRESS:
