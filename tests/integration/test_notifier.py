@@ -493,6 +493,44 @@ def test_rate_limits(c):
         restart_notifier(None)
 
 
+def test_configured_order_and_attempt_cap(c):
+    """NOTIFIER_PROVIDERS in an order other than the default (webhook first) is
+    the order failover follows; NOTIFIER_MAX_ATTEMPTS=3 is the number of gateway
+    calls a message gets before it fails, counted in the gateway's call log."""
+    reset_gateway()
+    restart_notifier(["NOTIFIER_PROVIDERS=webhook,tencent,aliyun", "NOTIFIER_MAX_ATTEMPTS=3"])
+    try:
+        ph = phone()
+        gw("POST", "/_control", {"fail_5xx": 1, "provider": "webhook", "for_phones": [ph]})
+        produce("household.registered", registered(ph))
+        c.check(sent_for(ph), "sent (%r)" % rows("recipient = '%s'" % ph))
+        c.eq([(p, o) for p, o, _ in calls(ph)], [("webhook", "5xx"), ("tencent", "accepted")],
+             "the configured first provider first, then the second")
+        c.eq(outcome(ph), [["sent", "tencent", "2", "SMS_480001"]], "delivered by the second")
+        reset_gateway()
+        ph = phone()
+        gw("POST", "/_control", {"fail_5xx": 2, "provider": None, "for_phones": [ph]})
+        produce("household.registered", registered(ph))
+        c.check(sent_for(ph), "sent (%r)" % rows("recipient = '%s'" % ph))
+        c.eq([(p, o) for p, o, _ in calls(ph)],
+             [("webhook", "5xx"), ("tencent", "5xx"), ("aliyun", "accepted")],
+             "the default's first provider is the configured last")
+        reset_gateway()
+        # throttled for ever on the first provider: backed off there, three calls, failed
+        ph = phone()
+        gw("POST", "/_control", {"throttle": 1000, "provider": "webhook", "for_phones": [ph]})
+        produce("household.registered", registered(ph))
+        c.check(wait(lambda: rows("recipient = '%s' AND status = 'failed'" % ph), 60),
+                "failed after the last attempt (%r)" % rows("recipient = '%s'" % ph))
+        c.eq([(p, o) for p, o, _ in calls(ph)], [("webhook", "throttle")] * 3,
+             "exactly NOTIFIER_MAX_ATTEMPTS calls reached the gateway")
+        c.eq([r[2] for r in rows("recipient = '%s'" % ph)], ["3"], "attempts recorded: 3")
+        c.eq(messages(ph), [], "nothing sent")
+    finally:
+        reset_gateway()
+        restart_notifier(None)
+
+
 def test_receipts(c):
     """The gateway pushes a receipt for each accepted message (the stack starts it with
     the notifier's receipt URLs): the delivery becomes 'delivered' end to end. Receipts
@@ -571,6 +609,7 @@ if __name__ == "__main__":
         test_bad_payloads,
         test_quiet_hours_defer_then_send,
         test_rate_limits,
+        test_configured_order_and_attempt_cap,
         test_receipts,
         test_recovery_resends_only_when_provably_not_accepted,
         test_kill_mid_batch_none_twice_none_lost,  # last: the killed member slows rejoins
