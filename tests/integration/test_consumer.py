@@ -4,7 +4,9 @@ dead-letter topic with their reason and do not block the partition, and
 offsets are committed only after the effect: a consumer stopped while an
 event's effect keeps failing leaves that event uncommitted, and the same
 group restarted gets exactly that event and nothing it had finished (no
-duplicate, no second dead letter)."""
+duplicate, no second dead letter). And the services' own consumers
+(enrollment, income, suggestion on projects.v1) dead-letter what they cannot
+apply, each under its group, with its reason."""
 import json
 import os
 import subprocess
@@ -19,8 +21,8 @@ PROBE = os.path.join(ENV["BUILD_DIR"], "tests", "probe_consumer")
 TOPIC = "probe-%s.v1" % uuid.uuid4().hex[:8]  # its own: a re-run sees only its messages
 
 
-def produce(key, value):
-    subprocess.run([ENV["CTL"], "produce", "--brokers", ENV["KAFKA_BROKERS"], "--topic", TOPIC,
+def produce(key, value, topic=TOPIC):
+    subprocess.run([ENV["CTL"], "produce", "--brokers", ENV["KAFKA_BROKERS"], "--topic", topic,
                     "--key", key], input=value, text=True, check=True, timeout=60)
 
 
@@ -92,5 +94,38 @@ def test_once_and_deadletter(c):
     psql("DROP SCHEMA %s CASCADE" % schema)
 
 
+def test_services_dead_letter(c):
+    """A project event without its fields and a message that is not JSON, on
+    projects.v1: every service consuming it dead-letters both."""
+    key = unique("project")
+    bad = envelope("project.updated", key)
+    bad_id = json.loads(bad)["id"]
+    garbage = "not a project %s" % uuid.uuid4()
+    produce(key, bad, topic="projects.v1")
+    produce(key, garbage, topic="projects.v1")
+    groups = ("enrollment", "income", "suggestion")
+
+    def mine(v):
+        d = v.get("data", {})
+        return d.get("topic") == "projects.v1" and (d.get("value") == garbage
+                                                     or bad_id in d.get("value", ""))
+
+    deadline = time.time() + 60
+    while True:
+        found = [m["value"] for m in wait_for_event("deadletter.v1", mine, seconds=5)]
+        by = {(v["data"]["group"], v["data"]["value"] == garbage): v["data"]["reason"]
+              for v in found}
+        if len(by) >= 2 * len(groups) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    for g in groups:
+        c.check("project event without" in by.get((g, False), ""),
+                "%s dead-lettered the project event without its fields: %r"
+                % (g, by.get((g, False))))
+        c.eq(by.get((g, True)), "not JSON", "%s dead-lettered the message that is not JSON" % g)
+    c.eq(len(found), 2 * len(groups), "one dead letter each: %r"
+         % [(v["data"]["group"], v["data"]["reason"]) for v in found])
+
+
 if __name__ == "__main__":
-    Checks().run([test_once_and_deadletter])
+    Checks().run([test_once_and_deadletter, test_services_dead_letter])
