@@ -419,14 +419,13 @@ auth_verifier *auth_verifier_free(auth_verifier *v)
     return NULL;
 }
 
-/* auth_verifier_set_fetch - our issuer's keys from fn instead of HTTP */
-void auth_verifier_set_fetch(auth_verifier *v, auth_jwks_fetch_fn fn, void *arg)
+/* auth_verifier_set_fetch - issuer i's keys from fn instead of HTTP */
+void auth_verifier_set_fetch(auth_verifier *v, int issuer, auth_jwks_fetch_fn fn, void *arg)
 {
-    for (int i = 0; v && i < v->nissuers; i++)
-        if (v->issuers[i]->ours) {
-            v->issuers[i]->fetch = fn;
-            v->issuers[i]->fetch_arg = arg;
-        }
+    if (v == NULL || issuer < 0 || issuer >= v->nissuers)
+        return;
+    v->issuers[issuer]->fetch = fn;
+    v->issuers[issuer]->fetch_arg = arg;
 }
 
 /* ---------- revocation ---------- */
