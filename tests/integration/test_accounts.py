@@ -561,6 +561,18 @@ def test_admin_api(c):
         c.check(True, "the audit is append-only (an UPDATE is refused)")
 
 
+def test_create_admin(c):
+    phone = "1997%07d" % (int(time.time()) % 10000000)
+    out = stack("create-admin", phone, "新管理员")
+    c.check("administrator 新管理员 created" in out.stdout, "create-admin says so: %s" % out.stdout)
+    again = subprocess.run([os.path.join(ENV["SHANTANG_ROOT"], "deploy", "local", "stack"),
+                            "create-admin", phone, "新管理员"], capture_output=True, text=True,
+                           env=dict(os.environ, STACK_INSTANCE=ENV["INSTANCE"]))
+    c.eq(again.returncode, 3, "a second run for the same phone exits 3 (it exists)")
+    s = signin(c, phone)
+    c.check(s is not None and s["grant"]["role"] == "admin", "the new administrator signs in")
+
+
 def test_import(c):
     base = int(time.time()) % 100000
     rows = [["姓名", "手机号", "角色", "区划代码"],
@@ -628,4 +640,4 @@ if __name__ == "__main__":
     Checks().run([test_discovery_and_keys, test_signin_as_each_role, test_codes_tell_nothing,
                   test_password_signin_and_lockout, test_refresh_rotation_and_reuse,
                   test_disable_refused_everywhere, test_key_rotation_under_load,
-                  test_second_issuer, test_admin_api, test_import, test_no_secret_anywhere])
+                  test_second_issuer, test_admin_api, test_create_admin, test_import, test_no_secret_anywhere])
