@@ -243,8 +243,9 @@ static void test_rules(void)
     CHECK(refused(v, t, NOW, "signature"), "a changed signature refused");
     free(t);
 
-    /* revocation: older tokens refused, newer ones not */
+    /* revocation: older tokens refused, newer ones not, remembered ones too */
     t = sign(ES_HDR, payload(""), ec_key, JOSE_ES256);
+    CHECK(auth_verify(v, t, NOW, &c, err, sizeof(err)) == 0, "verified (and remembered)");
     auth_verifier_revoke(v, "acct-1", NOW - 5);
     CHECK(refused(v, t, NOW, "revoked"), "a token issued before the revocation refused");
     auth_verifier_revoke(v, "acct-1", NOW - 100);
@@ -288,6 +289,11 @@ static void test_refresh(void)
     CHECK(auth_verify(v, t, NOW + 400, &c, err, sizeof(err)) == 0,
           "a failed refresh keeps the known keys");
     CHECK_INT(auth_verifier_keys(v, 0), 2, "two keys still known");
+    /* the issuer drops the key: a token verified (and remembered) under it lapses */
+    set_of(jwks_ours, sizeof(jwks_ours), keys, kids, 1);
+    auth_verifier_tick(v, NOW + 61 + 301 + 301);
+    CHECK(refused(v, t, NOW + 400, "unknown key"),
+          "a remembered token of a key the issuer dropped is refused");
     free(t);
     auth_verifier_free(v);
 }
