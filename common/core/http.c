@@ -51,6 +51,7 @@
 #define HTTP_CONN_TIMEOUT_S 30      /* idle connections are closed after this */
 #define HTTP_CONN_LIMIT 1024        /* concurrent connections, all threads */
 #define HTTP_DRAIN_EXTRA (1u << 20) /* bytes past the limit read before refusing */
+#define HTTP_DRAIN_S 30             /* an upload past limit + extra is cut after this */
 #define HTTP_REQUEST_ID_MAX 64      /* longest X-Request-Id taken from a client */
 #define HTTP_LOG_PATH_MAX 200       /* bytes of path shown in the access line */
 #define HTTP_PAGE_DEFAULT 50        /* ?limit= when absent */
@@ -284,31 +285,273 @@ char *http_client_address(const http_req *req, char *out, size_t len)
     return out;
 }
 
-/* http_parse_json - the body as a JSON object, or NULL after a 400 problem */
+/* ---------- strict JSON ---------- */
+
+/*
+ * cJSON is lenient where RFC 8259 is not (it takes 01 and 1.), keeps no
+ * trace of how a number was written, and cuts a string at a NUL. So a body
+ * is first scanned here: numbers must follow the RFC grammar, each number's
+ * literal is remembered (and later hung on its item as valuestring, which
+ * cJSON frees with the item), and a NUL inside a string (raw, or \u0000) is
+ * turned into U+0001 in a copy so that it survives parsing and the control
+ * character check can refuse the field it sits in.
+ */
+
+/* json_lit - where one number literal of the body starts and how long it is */
+typedef struct json_lit {
+    size_t at;  /* offset in the body */
+    size_t len; /* bytes */
+} json_lit;
+
+/* json_number_len - length of an RFC 8259 number at s (n bytes), 0 if there is none */
+static size_t json_number_len(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0') {
+        i++;
+    } else if (i < n && s[i] >= '1' && s[i] <= '9') {
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        return 0;
+    }
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    if (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' || s[i] == 'E'))
+        return 0; /* 01, 1.2.3: not one number */
+    return i;
+}
+
+/*
+ * json_scan - check the numbers of body (len bytes) and list their literals
+ * (*lits, malloc'd, *nlits entries); NULs inside strings become U+0001 in a
+ * copy (*copy, malloc'd, or NULL when the body needs none). Returns 0, or
+ * the offset + 1 of a malformed number, or -1 when out of memory.
+ */
+static long json_scan(const char *body, size_t len, json_lit **lits, size_t *nlits, char **copy)
+{
+    size_t cap = 0;
+    int in_str = 0;
+
+    *lits = NULL, *nlits = 0, *copy = NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_str) {
+            if (c == '\\' && i + 1 < len) {
+                if (body[i + 1] == 'u' && i + 5 < len && memcmp(body + i + 2, "0000", 4) == 0) {
+                    if (*copy == NULL && (*copy = malloc(len + 1)) != NULL)
+                        memcpy(*copy, body, len), (*copy)[len] = '\0';
+                    if (*copy == NULL)
+                        return -1;
+                    (*copy)[i + 5] = '1'; /* \u0000 -> \u0001 */
+                }
+                i++;
+            } else if (c == '\0') {
+                if (*copy == NULL && (*copy = malloc(len + 1)) != NULL)
+                    memcpy(*copy, body, len), (*copy)[len] = '\0';
+                if (*copy == NULL)
+                    return -1;
+                (*copy)[i] = '\x01';
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t n = json_number_len(body + i, len - i);
+            if (n == 0)
+                return (long)i + 1;
+            if (*nlits == cap) {
+                cap = cap ? 2 * cap : 16;
+                json_lit *p = realloc(*lits, cap * sizeof(*p));
+                if (p == NULL)
+                    return -1;
+                *lits = p;
+            }
+            (*lits)[(*nlits)++] = (json_lit){i, n};
+            i += n - 1;
+        }
+    }
+    return 0;
+}
+
+/* json_attach - hang each number's literal on its item, in document order; -1 out of memory */
+static int json_attach(cJSON *item, const char *body, const json_lit *lits, size_t nlits,
+                       size_t *next)
+{
+    for (; item != NULL; item = item->next) {
+        if (cJSON_IsNumber(item) && *next < nlits && item->valuestring == NULL) {
+            const json_lit *l = &lits[(*next)++];
+            if ((item->valuestring = strndup(body + l->at, l->len)) == NULL)
+                return -1;
+        }
+        if (item->child != NULL && json_attach(item->child, body, lits, nlits, next) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* pointer_step - append "/" + token (~ and / escaped) to a JSON pointer in buf */
+static void pointer_step(char *buf, size_t len, const char *token)
+{
+    size_t o = strlen(buf);
+
+    if (o + 2 >= len)
+        return;
+    buf[o++] = '/';
+    for (const char *p = token; *p && o + 3 < len; p++) {
+        if (*p == '~' || *p == '/') {
+            buf[o++] = '~';
+            buf[o++] = *p == '~' ? '0' : '1';
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+}
+
+/* text_control - 1 if s holds a control character other than tab, LF and CR */
+static int text_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+            return 1;
+    return 0;
+}
+
+/* any_control - 1 if s holds any character below U+0020 */
+static int any_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20)
+            return 1;
+    return 0;
+}
+
+/*
+ * json_controls - find a string (or member name) below item holding a control
+ * character no field allows (a NUL included); its pointer goes into buf.
+ * Returns 1 when found.
+ */
+static int json_controls(const cJSON *item, char *buf, size_t len)
+{
+    size_t base = strlen(buf);
+    int index = 0;
+
+    for (; item != NULL; item = item->next, index++) {
+        buf[base] = '\0';
+        if (item->string != NULL) {
+            pointer_step(buf, len, item->string);
+            if (text_control(item->string))
+                return 1;
+        } else {
+            char num[24];
+            snprintf(num, sizeof(num), "%d", index);
+            pointer_step(buf, len, num);
+        }
+        if (cJSON_IsString(item) && item->valuestring && text_control(item->valuestring))
+            return 1;
+        if (item->child != NULL && json_controls(item->child, buf, len))
+            return 1;
+    }
+    buf[base] = '\0';
+    return 0;
+}
+
+/* json_media_type - 1 if a Content-Type value is application/json (parameters allowed) */
+static int json_media_type(const char *v)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+
+    if (v == NULL)
+        return 0;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strncasecmp(v, want, n) != 0)
+        return 0;
+    v += n;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return *v == '\0' || *v == ';';
+}
+
+/* http_parse_json - the body as a JSON object, or NULL after a 400/415/422 problem */
 cJSON *http_parse_json(const http_req *req, http_resp *resp)
 {
     const char *end = NULL;
+    json_lit *lits = NULL;
+    size_t nlits = 0, next = 0;
+    char *copy = NULL, where[160] = "";
 
     if (req->body == NULL || req->body_len == 0) {
         http_problem(resp, 400, "malformed-json", "Malformed JSON", NULL,
                      "the request body is empty; a JSON object is expected");
         return NULL;
     }
-    cJSON *doc = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
+    if (req->conn != NULL && !json_media_type(http_header(req, "Content-Type"))) {
+        http_problem(resp, 415, "unsupported-media-type", "Unsupported media type", NULL,
+                     "the request body must be sent as Content-Type: application/json");
+        return NULL;
+    }
+    long bad = json_scan(req->body, req->body_len, &lits, &nlits, &copy);
+    if (bad != 0) {
+        free(lits);
+        free(copy);
+        if (bad < 0)
+            http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+        else
+            http_problem(resp, 400, "malformed-json", "Malformed JSON", NULL,
+                         "the request body is not valid JSON: a malformed number at byte %ld",
+                         bad - 1);
+        return NULL;
+    }
+    const char *text = copy ? copy : req->body;
+    cJSON *doc = cJSON_ParseWithLengthOpts(text, req->body_len, &end, 0);
     if (doc == NULL) {
-        long at = end != NULL ? (long)(end - req->body) : 0;
+        long at = end != NULL ? (long)(end - text) : 0;
+        free(lits);
+        free(copy);
         http_problem(resp, 400, "malformed-json", "Malformed JSON", NULL,
                      "the request body is not valid JSON (near byte %ld)", at);
         return NULL;
     }
-    for (const char *p = end; p < req->body + req->body_len; p++) {
+    for (const char *p = end; p < text + req->body_len; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
             cJSON_Delete(doc);
+            free(lits);
+            free(copy);
             http_problem(resp, 400, "malformed-json", "Malformed JSON", NULL,
                          "the request body has content after the JSON value (byte %ld)",
-                         (long)(p - req->body));
+                         (long)(p - text));
             return NULL;
         }
+    }
+    int oom = json_attach(doc, text, lits, nlits, &next) < 0;
+    free(lits);
+    free(copy);
+    if (oom) {
+        cJSON_Delete(doc);
+        http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+        return NULL;
     }
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
@@ -316,7 +559,27 @@ cJSON *http_parse_json(const http_req *req, http_resp *resp)
                      "the request body must be a JSON object");
         return NULL;
     }
+    if (json_controls(doc->child, where, sizeof(where))) {
+        cJSON_Delete(doc);
+        http_problem(resp, 422, "validation", "Validation failed", where,
+                     "%s holds a control character (NUL or below U+0020)", where);
+        return NULL;
+    }
     return doc;
+}
+
+/* http_json_integral - 1 if a number item was written as an integer (no fraction,
+   exponent or -0), judged from its literal when http_parse_json kept it */
+int http_json_integral(const cJSON *item)
+{
+    if (!cJSON_IsNumber(item))
+        return 0;
+    const char *lit = item->valuestring;
+    if (lit == NULL)
+        return 1; /* built in memory, not parsed: the value alone decides */
+    if (strpbrk(lit, ".eE") != NULL || strcmp(lit, "-0") == 0)
+        return 0;
+    return 1;
 }
 
 /* ---------- field validation ---------- */
@@ -363,9 +626,9 @@ static const cJSON *field_get(const cJSON *obj, const char *name)
     return cJSON_IsNull(item) ? NULL : item;
 }
 
-/* http_field_string - check a string field of min_chars..max_chars characters */
-int http_field_string(const cJSON *obj, const char *name, int required, size_t min_chars,
-                      size_t max_chars, const char **out, http_resp *resp)
+/* field_string - a string field of min_chars..max_chars; text: tab, CR and LF allowed */
+static int field_string(const cJSON *obj, const char *name, int required, size_t min_chars,
+                        size_t max_chars, int text, const char **out, http_resp *resp)
 {
     const cJSON *item = field_get(obj, name);
 
@@ -376,6 +639,9 @@ int http_field_string(const cJSON *obj, const char *name, int required, size_t m
     const char *s = item->valuestring;
     if (!utf8_valid(s, strlen(s)))
         return field_problem(resp, name, "%s must be valid UTF-8", name);
+    if (text ? text_control(s) : any_control(s))
+        return field_problem(resp, name, "%s must not hold control characters%s", name,
+                             text ? " other than tab and line breaks" : "");
     size_t n = utf8_chars(s);
     if (n < min_chars)
         return field_problem(resp, name, "%s must be at least %zu characters long", name,
@@ -384,6 +650,20 @@ int http_field_string(const cJSON *obj, const char *name, int required, size_t m
         return field_problem(resp, name, "%s must be at most %zu characters long", name, max_chars);
     *out = s;
     return 0;
+}
+
+/* http_field_string - check a one-line string field of min_chars..max_chars characters */
+int http_field_string(const cJSON *obj, const char *name, int required, size_t min_chars,
+                      size_t max_chars, const char **out, http_resp *resp)
+{
+    return field_string(obj, name, required, min_chars, max_chars, 0, out, resp);
+}
+
+/* http_field_text - check a free-text field: like http_field_string, tab and line breaks allowed */
+int http_field_text(const cJSON *obj, const char *name, int required, size_t min_chars,
+                    size_t max_chars, const char **out, http_resp *resp)
+{
+    return field_string(obj, name, required, min_chars, max_chars, 1, out, resp);
 }
 
 /* http_field_int64 - check an integer field within min..max (exact below 2^53) */
@@ -398,7 +678,8 @@ int http_field_int64(const cJSON *obj, const char *name, int required, long long
     if (item == NULL)
         return required ? field_problem(resp, name, "%s is required", name) : 0;
     double d = item->valuedouble;
-    if (!cJSON_IsNumber(item) || d != d || d <= -exact || d >= exact || d != (double)(long long)d)
+    if (!cJSON_IsNumber(item) || !http_json_integral(item) || d != d || d <= -exact || d >= exact ||
+        d != (double)(long long)d)
         return field_problem(resp, name, "%s must be an integer", name);
     long long v = (long long)d;
     if (v < min || v > max)
@@ -769,13 +1050,18 @@ static int builtin(http_server *srv, const char *method, const char *path, http_
         return 1;
     }
     if (strcmp(path, "/healthz") == 0) {
-        http_reply_raw(resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        char *detail = srv->cfg.health ? srv->cfg.health(srv->cfg.ctx) : NULL;
+        if (detail != NULL)
+            http_reply_raw(resp, 200, "application/json", detail, strlen(detail));
+        else
+            http_reply_raw(resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        free(detail);
     } else if (strcmp(path, "/readyz") == 0) {
         if (srv->cfg.ready == NULL || srv->cfg.ready(srv->cfg.ctx))
             http_reply_raw(resp, 200, "application/json", "{\"status\":\"ready\"}", 18);
         else
             http_problem(resp, 503, "not-ready", "Not ready", NULL,
-                         "the service cannot reach its database or Kafka yet");
+                         "the service cannot reach its database yet");
     } else {
         char *text = metrics_render();
         if (text == NULL) {
@@ -950,6 +1236,15 @@ static size_t stream_limit(http_server *srv, const char *method, const char *url
     return limit;
 }
 
+/* elapsed_s - seconds since a monotonic start time */
+static double elapsed_s(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
 /* http_access - libmicrohttpd's access handler: called per request several times */
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload,
@@ -995,8 +1290,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
             free(cc->body);
             cc->body = NULL;
             cc->len = cc->cap = 0;
-            /* a chunked upload that goes on and on: stop reading and close */
-            return cc->received > cc->limit + HTTP_DRAIN_EXTRA ? MHD_NO : MHD_YES;
+            /* libmicrohttpd cannot answer in the middle of an upload, so the rest is
+               read and dropped and the 413 goes out at its end; only an upload that
+               goes on past the limit for longer than HTTP_DRAIN_S is cut off */
+            return cc->received > cc->limit + HTTP_DRAIN_EXTRA &&
+                           elapsed_s(&cc->start) > HTTP_DRAIN_S
+                       ? MHD_NO
+                       : MHD_YES;
         }
         if (cc->spool != NULL) { /* a stream route: to disk, never whole in memory */
             if (fwrite(upload, 1, n, cc->spool) != n)

@@ -11,8 +11,9 @@
  *    "detail":"...","instance":"/v1/projects","pointer":"/village_codes/0",
  *    "errors":[{"pointer":"/village_codes/0","detail":"..."}],
  *    "request_id":"..."}
- * Built-in routes: GET /healthz (process alive), GET /readyz (the service's
- * ready callback: database and Kafka reachable), GET /metrics (Prometheus).
+ * Built-in routes: GET /healthz (process alive: 200 with the health callback's
+ * JSON detail, e.g. {"status":"degraded","kafka":"down"}), GET /readyz (the
+ * service's ready callback: it can take requests), GET /metrics (Prometheus).
  * Threads: a pool of HTTP_THREADS; handlers may block on the database.
  *
  * Decisions a client can see:
@@ -28,7 +29,9 @@
  *   roles == 0 never read the Authorization header.
  * - A Content-Length over the limit is refused at once when the client waits
  *   for 100-continue or announces more than the limit + 1 MiB; otherwise the
- *   body is read and dropped so the client can read the 413.
+ *   body is read and dropped so the client can read the 413. A chunked body
+ *   over the limit is read and dropped to its end too (cut off only when it
+ *   goes on for more than 30 s), then answered 413.
  * - Problems about query parameters name them like body fields, as a JSON
  *   pointer of the parameter name: ?limit=0 gives "pointer":"/limit".
  * - X-Request-Id is taken from the client when it is 1..64 characters of
@@ -114,23 +117,31 @@ void http_problem(http_resp *resp, int status, const char *slug, const char *tit
     __attribute__((format(printf, 6, 7)));
 
 /*
- * http_parse_json - parse the request body as a JSON object. On failure sets
- * a 400 problem on resp and returns NULL. Caller owns the result.
+ * http_parse_json - parse the request body as a JSON object, strictly by RFC
+ * 8259 (01 or 1. is malformed). On failure sets a 400 problem on resp (415
+ * when a client's request does not say Content-Type: application/json; a 422
+ * naming the field when a string holds a NUL, raw or \u0000, or a control
+ * character other than tab, CR and LF) and returns NULL. Caller owns the
+ * result. Each number item keeps its literal in valuestring (freed with it).
  */
 cJSON *http_parse_json(const http_req *req, http_resp *resp);
+
+/* http_json_integral - 1 if a number item is an integer as written (not 1.0, 1e2 or -0) */
+int http_json_integral(const cJSON *item);
 
 typedef struct http_server http_server;
 
 typedef struct http_config {
-    const char *addr;         /* numeric listen address; NULL or "" = 127.0.0.1 */
-    int port;                 /* listen port */
-    int threads;              /* worker threads */
-    size_t body_limit;        /* bytes; larger bodies get 413 */
-    auth_verifier *verifier;  /* checks bearer tokens (borrowed) */
-    const http_route *routes; /* route table (borrowed) */
-    size_t nroutes;           /* entries of routes */
-    void *ctx;                /* passed to every handler */
-    int (*ready)(void *ctx);  /* /readyz: 1 when ready */
+    const char *addr;           /* numeric listen address; NULL or "" = 127.0.0.1 */
+    int port;                   /* listen port */
+    int threads;                /* worker threads */
+    size_t body_limit;          /* bytes; larger bodies get 413 */
+    auth_verifier *verifier;    /* checks bearer tokens (borrowed) */
+    const http_route *routes;   /* route table (borrowed) */
+    size_t nroutes;             /* entries of routes */
+    void *ctx;                  /* passed to every handler */
+    int (*ready)(void *ctx);    /* /readyz: 1 when ready */
+    char *(*health)(void *ctx); /* /healthz detail: malloc'd JSON object text; NULL: ok */
 } http_config;
 
 /* http_start - bind and start serving. Returns NULL with err on failure */
@@ -150,9 +161,14 @@ http_server *http_stop(http_server *srv);
  * Integers must be integral JSON numbers of magnitude below 2^53 (larger ones
  * cannot be told apart as doubles) and within min..max; *present (may be
  * NULL) says whether the field was there. Dates are real YYYY-MM-DD dates.
+ * http_field_string refuses every character below U+0020; http_field_text
+ * (free text) allows tab, CR and LF. Integers written 1.0, 1e2 or -0 are not
+ * integers.
  */
 int http_field_string(const cJSON *obj, const char *name, int required, size_t min_chars,
                       size_t max_chars, const char **out, http_resp *resp);
+int http_field_text(const cJSON *obj, const char *name, int required, size_t min_chars,
+                    size_t max_chars, const char **out, http_resp *resp);
 int http_field_int64(const cJSON *obj, const char *name, int required, long long min, long long max,
                      long long *out, int *present, http_resp *resp);
 int http_field_date(const cJSON *obj, const char *name, int required, const char **out,

@@ -635,7 +635,7 @@ static void set_state(http_req *req, http_resp *resp, void *ctx, int disable)
         return;
     cJSON *body = req->body_len ? http_parse_json(req, resp) : cJSON_CreateObject();
     const char *reason = NULL;
-    if (body == NULL || http_field_string(body, "reason", 0, 1, 200, &reason, resp) < 0) {
+    if (body == NULL || http_field_text(body, "reason", 0, 1, 200, &reason, resp) < 0) {
         cJSON_Delete(body);
         return;
     }

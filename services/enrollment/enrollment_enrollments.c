@@ -255,7 +255,7 @@ void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx)
     if (body == NULL)
         return;
     if (http_field_date(body, "end_date", 1, &end_date, resp) < 0 ||
-        http_field_string(body, "reason", 1, 1, 500, &reason, resp) < 0) {
+        http_field_text(body, "reason", 1, 1, 500, &reason, resp) < 0) {
         cJSON_Delete(body);
         return;
     }

@@ -108,7 +108,7 @@ static int entry_fields(const cJSON *obj, const entry_batch *b, entry_input *in,
     if (uuid_field(obj, "reverses", 0, &in->reverses, resp) < 0 ||
         http_field_string(obj, "source_ref", in->reverses == NULL, 1, 200, &in->source_ref, resp) <
             0 ||
-        http_field_string(obj, "note", 0, 1, 500, &in->note, resp) < 0)
+        http_field_text(obj, "note", 0, 1, 500, &in->note, resp) < 0)
         return -1;
     if (in->reverses) {
         static const char *const taken[] = {"kind",       "amount_fen",   "date",
@@ -122,7 +122,7 @@ static int entry_fields(const cJSON *obj, const entry_batch *b, entry_input *in,
                              taken[i]);
                 return -1;
             }
-        return http_field_string(obj, "reason", 1, 1, 500, &in->reason, resp);
+        return http_field_text(obj, "reason", 1, 1, 500, &in->reason, resp);
     }
     if (present(obj, "reason")) {
         http_problem(resp, 422, "validation", "Invalid field", "/reason",

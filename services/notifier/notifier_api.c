@@ -111,7 +111,7 @@ void ntf_deliveries_resolve(http_req *req, http_resp *resp, void *ctx)
         return;
     const char *status = NULL, *note = NULL;
     if (http_field_string(b, "status", 1, 1, 20, &status, resp) < 0 ||
-        http_field_string(b, "note", 0, 0, 500, &note, resp) < 0) {
+        http_field_text(b, "note", 0, 0, 500, &note, resp) < 0) {
         cJSON_Delete(b);
         return;
     }

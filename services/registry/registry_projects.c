@@ -100,7 +100,7 @@ static int project_fields(const cJSON *body, int partial, project_input *in, htt
         http_field_int64(body, "expected_revenue_fen", req, 0, PROJECT_MAX_FEN, &in->revenue,
                          &in->has_revenue, resp) < 0 ||
         http_field_date(body, "start_date", req, &in->start_date, resp) < 0 ||
-        http_field_string(body, "description", 0, 0, 2000, &in->description, resp) < 0)
+        http_field_text(body, "description", 0, 0, 2000, &in->description, resp) < 0)
         return -1;
     if (in->type && !registry_project_type_valid(in->type)) {
         http_problem(resp, 422, "validation", "Invalid project type", "/type",
@@ -471,7 +471,7 @@ void registry_projects_status(http_req *req, http_resp *resp, void *ctx)
     if ((body = http_parse_json(req, resp)) == NULL)
         return;
     if (http_field_string(body, "status", 1, 1, 20, &to, resp) < 0 ||
-        http_field_string(body, "reason", 0, 1, 500, &reason, resp) < 0)
+        http_field_text(body, "reason", 0, 1, 500, &reason, resp) < 0)
         goto out;
     if (!registry_status_valid(to)) {
         http_problem(resp, 422, "validation", "Unknown status", "/status",

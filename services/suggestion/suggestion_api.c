@@ -159,7 +159,7 @@ int suggestion_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
 int suggestion_input_parse(const cJSON *body, suggestion_input *in, http_resp *resp)
 {
     if (http_field_string(body, "title", 1, 1, SUGGESTION_TITLE_MAX, &in->title, resp) < 0 ||
-        http_field_string(body, "text", 1, 1, SUGGESTION_TEXT_MAX, &in->text, resp) < 0 ||
+        http_field_text(body, "text", 1, 1, SUGGESTION_TEXT_MAX, &in->text, resp) < 0 ||
         http_field_string(body, "category", 1, 1, 40, &in->category, resp) < 0)
         return -1;
     if (suggestion_category_index(in->category) < 0) {

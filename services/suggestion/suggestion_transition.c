@@ -54,7 +54,7 @@ typedef struct transition {
 /* text_field - a required text of 1..SUGGESTION_NOTE_MAX characters */
 static int text_field(const cJSON *body, const char *name, const char **out, http_resp *resp)
 {
-    return http_field_string(body, name, 1, 1, SUGGESTION_NOTE_MAX, out, resp);
+    return http_field_text(body, name, 1, 1, SUGGESTION_NOTE_MAX, out, resp);
 }
 
 /* load - lock the proposal and read what the decision needs; -1 after a problem */

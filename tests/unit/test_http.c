@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -241,8 +242,13 @@ static void call_ex(reply *r, const char *method, const char *path, const char *
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, len);
     }
-    for (int i = 0; headers && headers[i]; i++)
+    int typed = 0;
+    for (int i = 0; headers && headers[i]; i++) {
         h = curl_slist_append(h, headers[i]);
+        typed |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
+    }
+    if (body != NULL && !typed) /* a JSON client unless the test says otherwise */
+        h = curl_slist_append(h, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     r->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -421,6 +427,13 @@ static void test_limits(void)
     check_problem(&r, 413, "too-large", NULL, "over the limit, drained");
     call_ex(&r, "POST", "/v1/raw", no_expect, big, 4 * BODY_LIMIT, 1);
     check_problem(&r, 413, "too-large", NULL, "over the limit, chunked");
+    /* a chunked body well past limit + 1 MiB: still drained and answered */
+    size_t huge = BODY_LIMIT + (3u << 20);
+    char *flood = malloc(huge);
+    memset(flood, 'a', huge);
+    call_ex(&r, "POST", "/v1/raw", no_expect, flood, (long)huge, 1);
+    check_problem(&r, 413, "too-large", NULL, "chunked, 3 MiB over the limit");
+    free(flood);
     call_ex(&r, "POST", "/v1/raw", no_expect, big, 100, 1);
     CHECK(r.status == 200 && r.len == 100, "chunked under the limit: %ld %zu", r.status, r.len);
     /* a protected route refuses an oversized body before looking at the token */
@@ -554,6 +567,74 @@ static void test_json(void)
     cJSON *o = cJSON_Parse(r.body);
     CHECK_STR(json_str(o, "instance"), "/v1/items", "problem instance is the path");
     cJSON_Delete(o);
+    free(admin);
+}
+
+/* test_strict_json - RFC 8259 numbers, integers as written, control characters, media type */
+static void test_strict_json(void)
+{
+    char *admin = bearer("a-1", ROLE_ADMIN, 600);
+    const char *h[] = {admin, NULL};
+    static const struct {
+        const char *body;
+        long len; /* -1: strlen */
+        long status;
+        const char *slug, *pointer, *what;
+    } cases[] = {
+        {"{\"name\":\"ab\",\"count\":01}", -1, 400, "malformed-json", NULL, "leading zero"},
+        {"{\"name\":\"ab\",\"count\":-01}", -1, 400, "malformed-json", NULL, "-01"},
+        {"{\"name\":\"ab\",\"count\":1.}", -1, 400, "malformed-json", NULL, "1."},
+        {"{\"name\":\"ab\",\"count\":.5}", -1, 400, "malformed-json", NULL, ".5"},
+        {"{\"name\":\"ab\",\"count\":1e}", -1, 400, "malformed-json", NULL, "1e"},
+        {"{\"name\":\"ab\",\"count\":1.0}", -1, 422, "validation", "/count", "1.0 integer"},
+        {"{\"name\":\"ab\",\"count\":1e2}", -1, 422, "validation", "/count", "1e2 integer"},
+        {"{\"name\":\"ab\",\"count\":-0}", -1, 422, "validation", "/count", "-0 integer"},
+        {"{\"name\":\"ab\",\"count\":0}", -1, 201, NULL, NULL, "0 integer"},
+        {"{\"name\":\"ab\",\"count\":10,\"x\":[0.5,-0,1E+2]}", -1, 201, NULL, NULL,
+         "numbers elsewhere"},
+        {"{\"name\":\"a\\u0000b\",\"count\":1}", -1, 422, "validation", "/name",
+         "\\u0000 in a string"},
+        {"{\"name\":\"a\0b\",\"count\":1}", 24, 422, "validation", "/name", "raw NUL"},
+        {"{\"name\":\"a\\u0001\",\"count\":1}", -1, 422, "validation", "/name", "U+0001"},
+        {"{\"name\":\"a\\n\",\"count\":1}", -1, 422, "validation", "/name", "LF in a name"},
+        {"{\"name\":\"a\tb\",\"count\":1}", -1, 422, "validation", "/name", "raw tab"},
+        {"{\"name\":\"a\x1f\",\"count\":1}", -1, 422, "validation", "/name", "raw U+001F"},
+        {"{\"name\":\"ab\",\"count\":1,\"x\":{\"y\":[\"\\u0000\"]}}", -1, 422, "validation",
+         "/x/y/0", "NUL deep inside"},
+        {"{\"name\":\"ab\",\"count\":1,\"x\":\"\\\\u0000\"}", -1, 201, NULL, NULL,
+         "an escaped backslash before u0000"},
+    };
+    reply r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long len = cases[i].len < 0 ? (long)strlen(cases[i].body) : cases[i].len;
+        call_ex(&r, "POST", "/v1/items", h, cases[i].body, len, 0);
+        if (cases[i].status == 201)
+            CHECK(r.status == 201, "%s: got %ld, want 201 (%s)", cases[i].what, r.status, r.body);
+        else
+            check_problem(&r, cases[i].status, cases[i].slug, cases[i].pointer, cases[i].what);
+    }
+
+    static const struct {
+        const char *type;
+        long status;
+    } types[] = {
+        {"Content-Type: application/json", 201},
+        {"Content-Type: application/json; charset=utf-8", 201},
+        {"Content-Type: Application/JSON;charset=UTF-8", 201},
+        {"Content-Type: text/plain", 415},
+        {"Content-Type: application/x-www-form-urlencoded", 415},
+        {"Content-Type: application/jsonx", 415},
+        {"Content-Type:", 415},
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *th[] = {admin, types[i].type, NULL};
+        call(&r, "POST", "/v1/items", th, "{\"name\":\"ab\",\"count\":1}");
+        if (types[i].status == 201)
+            CHECK(r.status == 201, "%s: got %ld", types[i].type, r.status);
+        else
+            check_problem(&r, 415, "unsupported-media-type", NULL, types[i].type);
+    }
     free(admin);
 }
 
@@ -840,6 +921,7 @@ int main(void)
     test_utf8();
     test_auth();
     test_json();
+    test_strict_json();
     test_request_id();
     test_builtins();
     test_pages();
