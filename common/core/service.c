@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +78,48 @@ static void on_signal(int sig)
     service_stopping = 1;
 }
 
-/* service_ready - /readyz: the database and Kafka answer quickly */
+/*
+ * Kafka's state as the main loop last saw it (1 up, 0 down), for /healthz and
+ * the shantang_kafka_up gauge. A broker outage does not make the service
+ * unready: its writes wait in the outbox.
+ */
+static atomic_int service_kafka_up = 1;
+
+/* service_ready - /readyz: the service can take requests, i.e. its database answers */
 static int service_ready(void *arg)
 {
     service_ctx *ctx = arg;
-    return db_ping(ctx->db, 500) == 0 && kafka_ping(ctx->producer, 500) == 0;
+    return db_ping(ctx->db, 500) == 0;
+}
+
+/* service_health - /healthz detail (malloc'd JSON): "degraded" while Kafka is unreachable */
+static char *service_health(void *arg)
+{
+    (void)arg;
+    int up = atomic_load(&service_kafka_up);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "{\"status\":\"%s\",\"kafka\":\"%s\"}", up ? "ok" : "degraded",
+             up ? "up" : "down");
+    return strdup(buf);
+}
+
+/* gauge_kafka_up - 1 while the brokers answer, 0 during an outage */
+static double gauge_kafka_up(void *arg)
+{
+    (void)arg;
+    return (double)atomic_load(&service_kafka_up);
+}
+
+/* kafka_check - ask the brokers for metadata and remember whether they answered */
+static void kafka_check(rd_kafka_t *producer)
+{
+    int up = kafka_ping(producer, 1000) == 0;
+    if (atomic_exchange(&service_kafka_up, up) != up) {
+        if (up)
+            log_info("kafka: the brokers answer again");
+        else
+            log_warn("kafka: the brokers do not answer; writes wait in the outbox (degraded)");
+    }
 }
 
 #define SERVICE_MAX_CONSUMERS 8
@@ -356,6 +394,9 @@ int service_main(int argc, char **argv, const service_def *def)
                      &ctx);
     metrics_gauge_fn("shantang_outbox_published", "Outbox rows published since start",
                      gauge_published, &ctx);
+    metrics_gauge_fn("shantang_kafka_up", "1 while the Kafka brokers answer, 0 during an outage",
+                     gauge_kafka_up, NULL);
+    kafka_check(ctx.producer);
     if (def->init && def->init(&ctx, err, sizeof(err)) < 0) {
         log_fatal("%s", err);
         goto out;
@@ -398,6 +439,7 @@ int service_main(int argc, char **argv, const service_def *def)
         .nroutes = def->nroutes,
         .ctx = &ctx,
         .ready = service_ready,
+        .health = service_health,
     };
     if ((http = http_start(&hc, err, sizeof(err))) == NULL) {
         log_fatal("http: %s", err);
@@ -411,6 +453,7 @@ int service_main(int argc, char **argv, const service_def *def)
         if (now - last_upkeep >= 2) {
             last_upkeep = now;
             auth_verifier_tick(ctx.auth, now);
+            kafka_check(ctx.producer);
             revocations_seen = service_auth_reload(&ctx, revocations_seen);
         }
     }

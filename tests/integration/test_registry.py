@@ -5,6 +5,7 @@ import json
 import os
 import random
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from stacklib import ENV, Checks, http, psql, stack, tail, token, unique, wait_for_event  # noqa: E402
@@ -307,6 +308,43 @@ def test_demo_data(c):
     c.eq(len(leads), 8, "the alliance of 8 prosperity leads")
 
 
+def _kafka_up_gauge():
+    """The shantang_kafka_up value /metrics shows, or None."""
+    for line in http("GET", BASE + "/metrics").raw.splitlines():
+        if line.startswith("shantang_kafka_up "):
+            return float(line.split()[1])
+    return None
+
+
+def _wait(pred, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.5)
+    return pred()
+
+
+def test_ready_during_kafka_outage(c):
+    # Ready means "can take requests": writes go to the outbox while the broker
+    # is away, so /readyz stays 200; the outage shows in /healthz and /metrics.
+    c.eq(_kafka_up_gauge(), 1.0, "shantang_kafka_up is 1 with the broker running")
+    stack("kafka-stop")
+    try:
+        c.check(_wait(lambda: _kafka_up_gauge() == 0.0, 20), "shantang_kafka_up drops to 0")
+        c.eq(http("GET", BASE + "/readyz").status, 200, "/readyz answers 200 during the outage")
+        h = http("GET", BASE + "/healthz")
+        c.eq((h.status, h.json and h.json.get("status"), h.json and h.json.get("kafka")),
+             (200, "degraded", "down"), "/healthz says degraded, kafka down")
+        r = http("POST", BASE + "/v1/projects", project_body(), tok=NOTABLE)
+        c.eq(r.status, 201, "a write is taken meanwhile")
+    finally:
+        stack("kafka-start")
+    c.check(_wait(lambda: _kafka_up_gauge() == 1.0, 30), "shantang_kafka_up back to 1")
+    h = http("GET", BASE + "/healthz")
+    c.eq(h.json and h.json.get("status"), "ok", "/healthz ok again")
+
+
 def test_kafka_down(c):
     stack("kafka-stop")
     try:
@@ -349,5 +387,5 @@ def test_service_killed_mid_way(c):
 if __name__ == "__main__":
     Checks().run([test_register_reaches_db_and_kafka, test_read_list_and_filters, test_bad_input,
                   test_status_lifecycle, test_update, test_idempotency_key,
-                  test_notables_and_partners, test_regions, test_demo_data, test_kafka_down,
+                  test_notables_and_partners, test_regions, test_demo_data, test_ready_during_kafka_outage, test_kafka_down,
                   test_service_killed_mid_way])
