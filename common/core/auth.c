@@ -86,7 +86,7 @@ char *auth_jwt_sign(const auth_claims *claims, const unsigned char *key, size_t 
 
 /* auth_jwt_verify - signature, alg, expiry, claims; 0 or -1 with err */
 int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, long now,
-                    auth_claims *out, char *err, size_t errlen)
+                    int skew_s, auth_claims *out, char *err, size_t errlen)
 {
     const char *dot1 = token ? strchr(token, '.') : NULL;
     const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
@@ -131,8 +131,10 @@ int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, 
     const cJSON *regions = cJSON_GetObjectItemCaseSensitive(p, "regions");
     const cJSON *unit = cJSON_GetObjectItemCaseSensitive(p, "unit");
     const cJSON *iat = cJSON_GetObjectItemCaseSensitive(p, "iat");
+    const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(p, "nbf");
     if (!cJSON_IsString(sub) || strlen(sub->valuestring) >= sizeof(out->sub) ||
-        !cJSON_IsString(role) || !cJSON_IsNumber(exp) || (regions && !cJSON_IsArray(regions)) ||
+        (iat && !cJSON_IsNumber(iat)) || (nbf && !cJSON_IsNumber(nbf)) || !cJSON_IsString(role) ||
+        !cJSON_IsNumber(exp) || (regions && !cJSON_IsArray(regions)) ||
         (unit && !cJSON_IsString(unit)) ||
         (unit && strlen(unit->valuestring) >= sizeof(out->unit))) {
         snprintf(err, errlen, "malformed claims");
@@ -140,6 +142,12 @@ int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, 
         snprintf(err, errlen, "unknown role");
     } else if ((long)exp->valuedouble <= now) {
         snprintf(err, errlen, "expired");
+    } else if (nbf && nbf->valuedouble > (double)now + skew_s) {
+        snprintf(err, errlen, "not yet valid");
+    } else if (iat && iat->valuedouble > (double)now + skew_s) {
+        snprintf(err, errlen, "issued in the future");
+    } else if (sub->valuestring[0] == '\0') {
+        snprintf(err, errlen, "no subject");
     } else {
         snprintf(out->sub, sizeof(out->sub), "%s", sub->valuestring);
         if (unit)
@@ -160,6 +168,8 @@ int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, 
             }
             snprintf(out->regions[out->nregions++], 13, "%s", code);
         }
+        if (rc == 0 && auth_scope_check(out, err, errlen) < 0)
+            rc = -1;
     }
     cJSON_Delete(p);
     if (rc < 0)
@@ -186,6 +196,27 @@ char *auth_region_prefix(const char *code, char out[13])
     memcpy(out, code, (size_t)len);
     out[len] = '\0';
     return out;
+}
+
+/* auth_region_is_village - 1 if code is 12 digits whose village part (the last 3) is not 000 */
+int auth_region_is_village(const char *code)
+{
+    return code != NULL && strlen(code) == 12 && strspn(code, "0123456789") == 12 &&
+           strcmp(code + 9, "000") != 0;
+}
+
+/* auth_scope_check - 0 if the regions suit the role (a coordinator's are villages), else -1 */
+int auth_scope_check(const auth_claims *claims, char *err, size_t errlen)
+{
+    if (claims->role != ROLE_COORDINATOR)
+        return 0;
+    for (int i = 0; i < claims->nregions; i++) {
+        if (!auth_region_is_village(claims->regions[i])) {
+            snprintf(err, errlen, "a coordinator's regions must be village codes");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* auth_region_allows - admin everywhere; otherwise a scope prefix must prefix code */

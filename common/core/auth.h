@@ -61,11 +61,24 @@ char *auth_jwt_sign(const auth_claims *claims, const unsigned char *key, size_t 
 
 /*
  * auth_jwt_verify - check signature, alg, structure and expiry against now
- * (Unix seconds) and fill out. Returns 0 on success, -1 with err ("expired",
- * "bad signature", "malformed", "unknown role", ...) otherwise.
+ * (Unix seconds) and fill out: nbf and iat may not lie more than skew_s in
+ * the future, sub may not be empty, and a coordinator's regions must be
+ * village codes. Returns 0 on success, -1 with err ("expired", "bad
+ * signature", "malformed", "unknown role", "not yet valid", "issued in the
+ * future", "no subject", ...) otherwise.
  */
 int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, long now,
-                    auth_claims *out, char *err, size_t errlen);
+                    int skew_s, auth_claims *out, char *err, size_t errlen);
+
+/* auth_region_is_village - 1 if code is a village code: 12 digits, the last 3 not 000 */
+int auth_region_is_village(const char *code);
+
+/*
+ * auth_scope_check - 0 if the claims' regions suit their role, -1 with err:
+ * a coordinator answers for villages, so each of its regions must be a
+ * village code (a town or county code would open every village below it).
+ */
+int auth_scope_check(const auth_claims *claims, char *err, size_t errlen);
 
 /*
  * auth_region_allows - 1 if region code is inside the claims' scope: admin is

@@ -652,7 +652,7 @@ static int map_claims(const auth_issuer *is, const cJSON *p, auth_claims *out, c
     }
     if (out->role == ROLE_NOTABLE)
         snprintf(out->sub, sizeof(out->sub), "%s", notable);
-    return 0;
+    return auth_scope_check(out, err, errlen);
 }
 
 /* aud_holds - 1 when aud (string or array of strings) holds want */
@@ -795,7 +795,7 @@ static int verify_full(auth_verifier *v, const char *token, long now, auth_claim
             goto out;
         }
         jose_jws_clear(&jws);
-        return auth_jwt_verify(token, v->hs256, v->hs256_len, now, out, err, errlen);
+        return auth_jwt_verify(token, v->hs256, v->hs256_len, now, v->skew_s, out, err, errlen);
     }
     if (!cJSON_IsString(issv)) {
         snprintf(err, errlen, "no issuer");

@@ -94,10 +94,10 @@ def test_read_list_and_filters(c):
     zj = http("GET", BASE + "/v1/projects?side=zhejiang&limit=1000", tok=PLANNER)
     c.check(pid not in [i["id"] for i in zj.json["items"]], "side filter excludes it")
     # coordinators: only projects hosted in their villages
-    coord_sh = token("coordinator", regions=["310116106000"])
+    coord_sh = token("coordinator", regions=[SH_SHANTANG])  # a coordinator holds villages
     coord_zj = token("coordinator", regions=[ZJ_SHANTANG])
     c.eq(http("GET", BASE + "/v1/projects/" + pid, tok=coord_sh).status, 200,
-         "coordinator of the host town reads")
+         "coordinator of a host village reads")
     c.eq(http("GET", BASE + "/v1/projects/" + pid, tok=coord_zj).status, 403,
          "coordinator of another village is refused")
     lst = http("GET", BASE + "/v1/projects?limit=1000", tok=coord_zj)

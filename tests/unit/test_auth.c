@@ -35,43 +35,94 @@ static void test_jwt(void)
     snprintf(c.sub, sizeof(c.sub), "coord-1");
     c.role = ROLE_COORDINATOR;
     snprintf(c.regions[0], 13, "330482105201");
-    snprintf(c.regions[1], 13, "310116106000");
+    snprintf(c.regions[1], 13, "310116106001"); /* a coordinator's regions are villages */
     c.nregions = 2;
     c.exp = 2000;
     c.iat = 1000;
     char *t = auth_jwt_sign(&c, key, 32, err, sizeof(err));
     CHECK(t != NULL, "sign");
-    CHECK_INT(auth_jwt_verify(t, key, 32, 1500, &got, err, sizeof(err)), 0, "verify");
+    CHECK_INT(auth_jwt_verify(t, key, 32, 1500, 0, &got, err, sizeof(err)), 0, "verify");
     CHECK_STR(got.sub, "coord-1", "sub");
     CHECK_INT(got.role, ROLE_COORDINATOR, "role");
     CHECK_INT(got.nregions, 2, "regions");
-    CHECK_STR(got.regions[1], "310116106000", "second region");
-    CHECK_INT(auth_jwt_verify(t, key, 32, 2000, &got, err, sizeof(err)), -1, "expired at exp");
+    CHECK_STR(got.regions[1], "310116106001", "second region");
+    CHECK_INT(auth_jwt_verify(t, key, 32, 2000, 0, &got, err, sizeof(err)), -1, "expired at exp");
     CHECK_STR(err, "expired", "expired reason");
     CHECK_INT(auth_jwt_verify(t, (const unsigned char *)"another key another key another!!", 32,
-                              1500, &got, err, sizeof(err)),
+                              1500, 0, &got, err, sizeof(err)),
               -1, "wrong key");
     CHECK_STR(err, "bad signature", "wrong key reason");
     /* tamper with the payload: swap one character of the middle part */
     char *dot = strchr(t, '.');
     dot[5] = dot[5] == 'A' ? 'B' : 'A';
-    CHECK_INT(auth_jwt_verify(t, key, 32, 1500, &got, err, sizeof(err)), -1, "tampered");
+    CHECK_INT(auth_jwt_verify(t, key, 32, 1500, 0, &got, err, sizeof(err)), -1, "tampered");
     free(t);
 
     char *none =
         token_with("{\"alg\":\"none\"}", "{\"sub\":\"x\",\"role\":\"admin\",\"exp\":9e9}", key);
-    CHECK_INT(auth_jwt_verify(none, key, 32, 1500, &got, err, sizeof(err)), -1, "alg none");
+    CHECK_INT(auth_jwt_verify(none, key, 32, 1500, 0, &got, err, sizeof(err)), -1, "alg none");
     free(none);
     char *role =
         token_with("{\"alg\":\"HS256\"}", "{\"sub\":\"x\",\"role\":\"king\",\"exp\":9e9}", key);
-    CHECK_INT(auth_jwt_verify(role, key, 32, 1500, &got, err, sizeof(err)), -1, "unknown role");
+    CHECK_INT(auth_jwt_verify(role, key, 32, 1500, 0, &got, err, sizeof(err)), -1, "unknown role");
     CHECK_STR(err, "unknown role", "unknown role reason");
     free(role);
     char *noexp = token_with("{\"alg\":\"HS256\"}", "{\"sub\":\"x\",\"role\":\"admin\"}", key);
-    CHECK_INT(auth_jwt_verify(noexp, key, 32, 1500, &got, err, sizeof(err)), -1, "no exp");
+    CHECK_INT(auth_jwt_verify(noexp, key, 32, 1500, 0, &got, err, sizeof(err)), -1, "no exp");
     free(noexp);
-    CHECK_INT(auth_jwt_verify("a.b", key, 32, 1500, &got, err, sizeof(err)), -1, "two parts");
-    CHECK_INT(auth_jwt_verify(NULL, key, 32, 1500, &got, err, sizeof(err)), -1, "NULL token");
+    CHECK_INT(auth_jwt_verify("a.b", key, 32, 1500, 0, &got, err, sizeof(err)), -1, "two parts");
+    CHECK_INT(auth_jwt_verify(NULL, key, 32, 1500, 0, &got, err, sizeof(err)), -1, "NULL token");
+}
+
+/* test_jwt_claims - the HS256 path refuses what the JWKS verifier refuses (skew 60 at now 1500) */
+static void test_jwt_claims(void)
+{
+    static const struct {
+        const char *payload;
+        int rc;
+        const char *why; /* the reason when refused */
+    } cases[] = {
+        {"{\"sub\":\"x\",\"role\":\"admin\",\"iat\":1500,\"exp\":9e9}", 0, NULL},
+        {"{\"sub\":\"x\",\"role\":\"admin\",\"nbf\":1560,\"exp\":9e9}", 0, NULL},
+        {"{\"sub\":\"x\",\"role\":\"admin\",\"nbf\":1561,\"exp\":9e9}", -1, "not yet valid"},
+        {"{\"sub\":\"x\",\"role\":\"admin\",\"iat\":1560,\"exp\":9e9}", 0, NULL},
+        {"{\"sub\":\"x\",\"role\":\"admin\",\"iat\":1561,\"exp\":9e9}", -1, "issued in the future"},
+        {"{\"sub\":\"x\",\"role\":\"admin\",\"iat\":\"1\",\"exp\":9e9}", -1, "malformed claims"},
+        {"{\"sub\":\"\",\"role\":\"admin\",\"exp\":9e9}", -1, "no subject"},
+        {"{\"sub\":\"x\",\"role\":\"coordinator\",\"regions\":[\"330482105201\"],\"exp\":9e9}", 0,
+         NULL},
+        {"{\"sub\":\"x\",\"role\":\"coordinator\",\"regions\":[\"330482105000\"],\"exp\":9e9}", -1,
+         "village codes"},
+        {"{\"sub\":\"x\",\"role\":\"coordinator\",\"regions\":[\"330482105201\",\"330482000000\"],"
+         "\"exp\":9e9}",
+         -1, "village codes"},
+        {"{\"sub\":\"x\",\"role\":\"planner\",\"regions\":[\"330482000000\"],\"exp\":9e9}", 0,
+         NULL},
+    };
+    auth_claims got;
+    char err[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *t = token_with("{\"alg\":\"HS256\"}", cases[i].payload, key);
+        err[0] = '\0';
+        int rc = auth_jwt_verify(t, key, 32, 1500, 60, &got, err, sizeof(err));
+        CHECK(rc == cases[i].rc, "%s: got %d (%s), want %d", cases[i].payload, rc, err,
+              cases[i].rc);
+        if (cases[i].why)
+            CHECK(strstr(err, cases[i].why) != NULL, "%s: reason got \"%s\", want \"%s\"",
+                  cases[i].payload, err, cases[i].why);
+        free(t);
+    }
+    static const struct {
+        const char *code;
+        int village;
+    } codes[] = {
+        {"330482105201", 1}, {"330482105000", 0}, {"330482000000", 0}, {"33048210520", 0},
+        {"33048210520x", 0}, {"310116106001", 1}, {NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        CHECK_INT(auth_region_is_village(codes[i].code), codes[i].village,
+                  codes[i].code ? codes[i].code : "NULL");
 }
 
 static void test_scope(void)
@@ -158,6 +209,7 @@ static void test_event(void)
 int main(void)
 {
     test_jwt();
+    test_jwt_claims();
     test_scope();
     test_event();
     return check_done();

@@ -218,6 +218,12 @@ static void test_rules(void)
         {"{\"iss\":\"" OURS "\",\"aud\":\"shantang\",\"sub\":\"a\",\"iat\":1799999990,\"exp\":"
          "1800000900,\"jti\":\"j\",\"role\":\"notable\"}",
          "notable"},
+        {"{\"iss\":\"" OURS "\",\"aud\":\"shantang\",\"sub\":\"a\",\"iat\":1799999990,\"exp\":"
+         "1800000900,\"jti\":\"j\",\"role\":\"coordinator\",\"regions\":[\"330482105000\"]}",
+         "village codes"},
+        {"{\"iss\":\"" OURS "\",\"aud\":\"shantang\",\"sub\":\"a\",\"iat\":1799999990,\"exp\":"
+         "1800000900,\"jti\":\"j\",\"role\":\"coordinator\",\"regions\":\"310116000000\"}",
+         "village codes"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         t = sign(ES_HDR, bad[i].payload, ec_key, JOSE_ES256);
