@@ -446,6 +446,16 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
                      "low_income is true or false");
         return;
     }
+    if (village && (strlen(village) != 12 || strspn(village, "0123456789") != 12)) {
+        http_problem(resp, 422, "validation", "Invalid filter", "/village",
+                     "village is a 12-digit region code");
+        return;
+    }
+    if (village && req->auth.role != ROLE_ADMIN && !auth_region_allows(&req->auth, village)) {
+        http_problem(resp, 403, "forbidden", "Forbidden", "/village",
+                     "village %s is outside your scope", village);
+        return;
+    }
     const char *params[5] = {cursor, village, low, scope_sql(req, scope, sizeof(scope)), limit_sql};
     page_query(ctx, resp,
                "SELECT household_json(h.id)::text, h.id FROM households h "

@@ -130,6 +130,52 @@ def test_bad_input_and_scope(c):
          "nothing written by bad requests")
 
 
+def test_strict_input_and_scope_edge(c):
+    # A NUL cut the string before it was checked, so "3304821052\u000001" passed as a
+    # 12-digit code; now every class of such input is refused, naming the field.
+    before = psql("SELECT count(*) FROM enrollment.households")[0][0]
+    idn = fresh_id()
+    url = BASE + "/v1/households"
+    for village, what in ((ZJ + "\u0000x", "\\u0000 after a valid code"),
+                          (ZJ[:6] + "\u0001" + ZJ[7:], "U+0001 inside"),
+                          (ZJ + "\n", "a line feed")):
+        r = http("POST", url, household(idn, village=village), tok=COORD_ZJ)
+        c.eq((r.status, (r.json or {}).get("pointer")), (422, "/village_code"), what)
+    raw = json.dumps(household(idn), ensure_ascii=False).replace("测试户主", "测试\\u0000户主").encode()
+    r = http("POST", url, raw=raw, tok=COORD_ZJ, headers={"Content-Type": "application/json"})
+    c.eq((r.status, (r.json or {}).get("pointer")), (422, "/head_name"), "NUL in a name")
+    raw = json.dumps(household(idn), ensure_ascii=False).replace("测试户主", "测试\x00户主").encode()
+    r = http("POST", url, raw=raw, tok=COORD_ZJ, headers={"Content-Type": "application/json"})
+    c.eq((r.status, (r.json or {}).get("pointer")), (422, "/head_name"), "raw NUL in a name")
+    for count, what in (("1.0", "1.0"), ("1e2", "1e2"), ("-0", "-0")):
+        raw = json.dumps(household(idn, members_count=777)).replace("777", count).encode()
+        r = http("POST", url, raw=raw, tok=COORD_ZJ, headers={"Content-Type": "application/json"})
+        c.eq((r.status, (r.json or {}).get("pointer")), (422, "/members_count"),
+             "members_count " + what)
+    raw = json.dumps(household(idn, members_count=777)).replace("777", "03").encode()
+    r = http("POST", url, raw=raw, tok=COORD_ZJ, headers={"Content-Type": "application/json"})
+    c.eq(r.status, 400, "a leading zero is not JSON")
+    for ctype in ("text/plain", "application/x-www-form-urlencoded"):
+        r = http("POST", url, raw=json.dumps(household(idn)).encode(), tok=COORD_ZJ,
+                 headers={"Content-Type": ctype})
+        c.eq((r.status, (r.json or {}).get("type", "").rsplit("/", 1)[-1]),
+             (415, "unsupported-media-type"), "a JSON body sent as " + ctype)
+    c.eq(psql("SELECT count(*) FROM enrollment.households")[0][0], before,
+         "nothing written by refused requests")
+    r = http("POST", url, household(idn), tok=COORD_ZJ,
+             headers={"Content-Type": "application/json; charset=utf-8"})
+    c.eq(r.status, 201, "charset=utf-8 is fine (%r)" % r)
+    # the coordinator's scope: village codes only, ?village= outside it is 403
+    r = http("GET", url + "?village=" + SH, tok=COORD_ZJ)
+    c.eq((r.status, (r.json or {}).get("pointer")), (403, "/village"),
+         "?village= outside the coordinator's scope")
+    c.eq(http("GET", url + "?village=" + ZJ, tok=COORD_ZJ).status, 200, "?village= inside it")
+    c.eq(http("GET", url + "?village=3304", tok=COORD_ZJ).status, 422, "?village= malformed")
+    for town in ("330482105000", "330482000000"):
+        c.eq(http("GET", url, tok=token("coordinator", regions=[town])).status, 401,
+             "a coordinator token holding %s (not a village) is refused" % town)
+
+
 def test_enroll_and_end(c):
     pid = new_project()
     idn = fresh_id()
@@ -257,4 +303,4 @@ def test_demo_figures(c):
 
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
-                  test_enroll_and_end, test_import, test_demo_figures])
+                  test_strict_input_and_scope_edge, test_enroll_and_end, test_import, test_demo_figures])
