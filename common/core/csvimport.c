@@ -2,9 +2,10 @@
  * csvimport.c - the CSV import every bulk route shares (see csvimport.h).
  *
  * The body was spooled to disk by the HTTP front (a stream route); it is
- * read one line at a time with getline, so a file of any size is never
- * held in memory. Trusts nothing of the file: bytes that are neither UTF-8
- * nor GB 18030 are reported per line, and only the importer's row function
+ * read one record at a time (csv_read_record: LF, CRLF or bare CR line ends,
+ * quoted fields across lines), so a file of any size is never held in
+ * memory. Errors name the physical line a record starts on. Trusts nothing of the file: bytes that
+ * are neither UTF-8 nor GB 18030 are reported per line, and only the importer's row function
  * decides what a row means.
  */
 #include "core/csvimport.h"
@@ -166,6 +167,8 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
     size_t n = fread(sample, 1, sizeof(sample), in);
     rewind(in);
     size_t skip = n >= 3 && memcmp(sample, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (skip)
+        fseek(in, (long)skip, SEEK_SET); /* the byte-order mark is not part of the header */
     const char *encoding = csvimport_encoding(sample, n, n == sizeof(sample));
     if (encoding == NULL) {
         http_problem(resp, 400, "bad-encoding", "Neither UTF-8 nor GBK", NULL,
@@ -181,16 +184,26 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
     char *line = NULL, *text = NULL;
     size_t cap = 0;
     ssize_t len;
-    long lineno = 0;
+    long lineno = 0, next_line = 1, spanned = 0;
     import_report r = {0, 0, 0, 0, cJSON_CreateArray()};
     PGconn *conn = NULL;
     int in_batch = 0, failed = 0, header = 0;
 
-    while (!failed && (len = getline(&line, &cap, in)) >= 0) {
-        lineno++;
+    while (!failed && (len = csv_read_record(in, &line, &cap, &spanned)) >= 0) {
+        lineno = next_line;
+        next_line += spanned;
         free(text);
         text = NULL;
-        char *l = line + (lineno == 1 ? skip : 0);
+        char *l = line;
+        if ((size_t)len != strlen(l)) { /* a NUL byte would cut the row silently */
+            http_resp row = {0};
+            http_problem(&row, 422, "validation", "Control character", NULL,
+                         "line %ld holds a NUL byte", lineno);
+            report_error(&r, lineno, &row);
+            r.rows++;
+            free(row.body);
+            continue;
+        }
         if (gbk && (text = to_utf8(cd, l, strlen(l))) == NULL) {
             http_resp row = {0};
             http_problem(&row, 422, "bad-encoding", "Bad encoding", NULL, "line %ld is not GBK",
@@ -240,6 +253,11 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
                 failed = 2;
             in_batch = 0;
         }
+    }
+    if (!failed && len < 0 && !feof(in)) { /* out of memory or a read error, not the end */
+        http_problem(resp, 500, "internal", "Internal error", NULL,
+                     "the import stopped at line %ld: the file could not be read", next_line);
+        failed = 2;
     }
     if (in_batch) {
         if (failed)

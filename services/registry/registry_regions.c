@@ -45,14 +45,18 @@ long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
         "WHERE (regions.name, regions.level, regions.parent, regions.side, regions.official) "
         "IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent, EXCLUDED.side, "
         "EXCLUDED.official) RETURNING region_json(regions)::text";
-    char line[REGION_LINE_MAX];
-    long lineno = 0, rows = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0, next_line = 1, spanned = 0, rows = 0;
+    ssize_t len;
+    int rc = -1;
 
-    while (fgets(line, sizeof(line), in) != NULL) {
-        lineno++;
-        if (strchr(line, '\n') == NULL && !feof(in)) {
+    while ((len = csv_read_record(in, &line, &cap, &spanned)) >= 0) {
+        lineno = next_line;
+        next_line += spanned;
+        if (len >= REGION_LINE_MAX) {
             snprintf(err, errlen, "line %ld: longer than %d bytes", lineno, REGION_LINE_MAX - 1);
-            return -1;
+            goto out;
         }
         char *text = csv_trim(line);
         if (lineno == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
@@ -66,31 +70,31 @@ long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
         if (n < 4 || n > 5) {
             snprintf(err, errlen, "line %ld: expected code,name,level,parent[,provisional]",
                      lineno);
-            return -1;
+            goto out;
         }
         if (!registry_region_code_valid(f[0])) {
             snprintf(err, errlen, "line %ld: code must be 12 digits", lineno);
-            return -1;
+            goto out;
         }
         const char *level = registry_level_parse(f[2]);
         if (level == NULL) {
             snprintf(err, errlen, "line %ld: unknown level", lineno);
-            return -1;
+            goto out;
         }
         if (*f[1] == '\0') {
             snprintf(err, errlen, "line %ld: empty name", lineno);
-            return -1;
+            goto out;
         }
         int is_province = strcmp(level, "province") == 0;
         if (is_province != (*f[3] == '\0') || (*f[3] && !registry_region_code_valid(f[3]))) {
             snprintf(err, errlen, "line %ld: a province has no parent, every other level one",
                      lineno);
-            return -1;
+            goto out;
         }
         const char *official = (n == 5 && strcmp(f[4], "provisional") == 0) ? "false" : "true";
         if (n == 5 && *f[4] && strcmp(f[4], "provisional") != 0 && strcmp(f[4], "official")) {
             snprintf(err, errlen, "line %ld: 5th column must be official or provisional", lineno);
-            return -1;
+            goto out;
         }
         const char *params[6] = {f[0], f[1], level, f[3], registry_region_side(f[0]), official};
         db_err dberr;
@@ -101,18 +105,21 @@ long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen)
                          lineno, f[3]);
             else
                 snprintf(err, errlen, "line %ld: %s", lineno, dberr.msg);
-            return -1;
+            goto out;
         }
         /* A new or changed region is published; an unchanged one returns no row. */
         if (PQntuples(res) == 1 && region_publish(conn, f[0], PQgetvalue(res, 0, 0), &dberr) < 0) {
             snprintf(err, errlen, "line %ld: %s", lineno, dberr.msg);
             PQclear(res);
-            return -1;
+            goto out;
         }
         PQclear(res);
         rows++;
     }
-    return rows;
+    rc = 0;
+out:
+    free(line);
+    return rc < 0 ? -1 : rows;
 }
 
 /* registry_village_check - 0 for a known village, else a 422 (or 503) at pointer */

@@ -173,9 +173,57 @@ static void test_csv(void)
     CHECK_STR(csv_trim(ws), "x", "trim");
 }
 
+/* test_csv_records - every line end and RFC 4180 quoting, records and their line numbers */
+static void test_csv_records(void)
+{
+    static const struct {
+        const char *in, *what;
+        const char *want; /* records joined by '|', each "line:text" */
+    } cases[] = {
+        {"a,b\nc,d\n", "LF", "1:a,b|2:c,d"},
+        {"a,b\r\nc,d\r\n", "CRLF", "1:a,b|2:c,d"},
+        {"a,b\rc,d\r", "bare CR", "1:a,b|2:c,d"},
+        {"a\rb\r\nc\nd", "mixed, no final line end", "1:a|2:b|3:c|4:d"},
+        {"a\r\rb", "CR CR: an empty record between", "1:a|2:|3:b"},
+        {"\"x\ny\",z\nnext\n", "LF inside quotes", "1:\"x\ny\",z|3:next"},
+        {"\"x\r\ny\",z\r\nnext", "CRLF inside quotes", "1:\"x\r\ny\",z|3:next"},
+        {"\"x\ry\",z\rnext", "CR inside quotes", "1:\"x\ry\",z|3:next"},
+        {"\"say \"\"hi\"\"\nthere\",1\n2", "doubled quotes then a break inside",
+         "1:\"say \"\"hi\"\"\nthere\",1|3:2"},
+        {"ab\"c,d\ne", "a quote inside an unquoted field", "1:ab\"c,d|2:e"},
+        {"a,\"b,\nc\"\nd", "second field quoted across lines", "1:a,\"b,\nc\"|3:d"},
+        {"", "empty input", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        FILE *in = fmemopen((void *)cases[i].in, strlen(cases[i].in), "r");
+        char *buf = NULL, got[512] = "";
+        size_t cap = 0, used = 0;
+        long line = 1, spanned = 0;
+        ssize_t n;
+        if (in == NULL) {
+            CHECK(0, "%s: fmemopen", cases[i].what);
+            continue;
+        }
+        while ((n = csv_read_record(in, &buf, &cap, &spanned)) >= 0 && used < sizeof(got)) {
+            used += (size_t)snprintf(got + used, sizeof(got) - used, "%s%ld:%s", used ? "|" : "",
+                                     line, buf);
+            line += spanned;
+        }
+        CHECK_STR(got, cases[i].want, cases[i].what);
+        free(buf);
+        fclose(in);
+    }
+    char rec[] = "\"a\nb\",\"c\"\"d\",e";
+    char *f[4];
+    CHECK_INT(csv_split(rec, f, 4), 3, "fields of a record with a break inside quotes");
+    CHECK_STR(f[0], "a\nb", "the line break kept inside the field");
+    CHECK_STR(f[1], "c\"d", "doubled quote");
+}
+
 int main(void)
 {
     test_csv();
+    test_csv_records();
     test_cfg();
     test_crypto();
     test_misc();
