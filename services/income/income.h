@@ -115,6 +115,10 @@ const char *income_cell_text(const cJSON *row, const income_col *c, int plain, c
  * so that spreadsheet programs read the Chinese headers), into a malloc'd
  * buffer (*out, *len). Returns 0, or -1 when out of memory.
  */
+/* income_cell_formula_like - 1 if a text cell starts with = + - @ tab or CR and is not a
+   plain number: exports write it with a leading single quote */
+int income_cell_formula_like(const char *s);
+
 int income_export_csv(const cJSON *view, const income_table *tables, size_t ntables, char **out,
                       size_t *len);
 

@@ -10,6 +10,12 @@
  * The workbook is written by libxlsxwriter into an anonymous in-memory file
  * (memfd; its 1.1.4 release in Debian has no memory output) and read back:
  * no temporary file on disk.
+ *
+ * Spreadsheet formula injection (OWASP "CSV injection"): a text cell that
+ * starts with = + - @, a tab or a CR (a project named "=HYPERLINK(...)") is
+ * written with a leading single quote in CSV and in the workbook, so no
+ * spreadsheet takes it for a formula, now or after a re-save; numbers (and
+ * text that is a plain number such as "-1,234.50") stay as they are.
  */
 #include "income.h"
 
@@ -51,6 +57,38 @@ const char *income_cell_text(const cJSON *row, const income_col *c, int plain, c
     return out;
 }
 
+/* plain_number - 1 if s is a plain decimal number: -?digits with separators, .digits */
+static int plain_number(const char *s)
+{
+    const char *p = s + (*s == '-');
+    int digits = 0;
+    while ((*p >= '0' && *p <= '9') || (*p == ',' && digits)) {
+        digits += *p != ',';
+        p++;
+    }
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return digits > 0 && *p == '\0';
+}
+
+/* income_cell_formula_like - 1 if a text cell would start a spreadsheet formula */
+int income_cell_formula_like(const char *s)
+{
+    return s != NULL && *s != '\0' && strchr("=+-@\t\r", *s) != NULL && !plain_number(s);
+}
+
+/* neutral - s, or "'" + s in buf when it would start a formula */
+static const char *neutral(const char *s, char *buf, size_t len)
+{
+    if (!income_cell_formula_like(s))
+        return s;
+    snprintf(buf, len, "'%s", s);
+    return buf;
+}
+
 /* rows_of - the array of rows a table names in the view */
 static const cJSON *rows_of(const cJSON *view, const income_table *t)
 {
@@ -79,7 +117,7 @@ int income_export_csv(const cJSON *view, const income_table *tables, size_t ntab
                       size_t *len)
 {
     sbuf b = {0};
-    char cell[256];
+    char cell[256], safe[258];
     sbuf_str(&b, "\xEF\xBB\xBF");
     if (ntables > 0) {
         const income_table *t = &tables[0];
@@ -95,7 +133,8 @@ int income_export_csv(const cJSON *view, const income_table *tables, size_t ntab
             for (size_t c = 0; c < t->ncols; c++) {
                 if (c)
                     sbuf_put(&b, ",", 1);
-                csv_field(&b, income_cell_text(row, &t->cols[c], 1, cell, sizeof(cell)));
+                csv_field(&b, neutral(income_cell_text(row, &t->cols[c], 1, cell, sizeof(cell)),
+                                      safe, sizeof(safe)));
             }
             sbuf_str(&b, "\r\n");
         }
@@ -211,7 +250,7 @@ static void sheet_table(lxw_workbook *wb, const cJSON *view, const income_table 
     lxw_worksheet *ws = workbook_add_worksheet(wb, t->title);
     if (ws == NULL)
         return;
-    char cell[256];
+    char cell[256], safe[258], key[64];
     for (size_t c = 0; c < t->ncols; c++) {
         worksheet_write_string(ws, 0, (lxw_col_t)c, t->cols[c].header, bold);
         worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, c == 0 ? 28 : 18, NULL);
@@ -223,15 +262,27 @@ static void sheet_table(lxw_workbook *wb, const cJSON *view, const income_table 
         for (size_t c = 0; c < t->ncols; c++) {
             const income_col *col = &t->cols[c];
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, col->key);
-            if (cJSON_IsNumber(v) && col->type == COL_FEN)
+            /* a figure shown as text elsewhere carries its number as <key>_value, in yuan,
+               mu or units by the row's "unit" */
+            snprintf(key, sizeof(key), "%s_value", col->key);
+            const cJSON *num = cJSON_GetObjectItemCaseSensitive(row, key);
+            const char *unit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "unit"));
+            if (cJSON_IsNumber(num))
+                worksheet_write_number(ws, r, (lxw_col_t)c, num->valuedouble,
+                                       unit && strcmp(unit, "yuan") == 0 ? money
+                                       : unit && strcmp(unit, "mu") == 0 ? mu
+                                                                         : NULL);
+            else if (cJSON_IsNumber(v) && col->type == COL_FEN)
                 worksheet_write_number(ws, r, (lxw_col_t)c, v->valuedouble / 100.0, money);
             else if (cJSON_IsNumber(v) && col->type == COL_MU)
                 worksheet_write_number(ws, r, (lxw_col_t)c, v->valuedouble / 100.0, mu);
             else if (cJSON_IsNumber(v))
                 worksheet_write_number(ws, r, (lxw_col_t)c, v->valuedouble, NULL);
             else
-                worksheet_write_string(ws, r, (lxw_col_t)c,
-                                       income_cell_text(row, col, 0, cell, sizeof(cell)), NULL);
+                worksheet_write_string(
+                    ws, r, (lxw_col_t)c,
+                    neutral(income_cell_text(row, col, 0, cell, sizeof(cell)), safe, sizeof(safe)),
+                    NULL);
         }
         r++;
     }

@@ -197,6 +197,19 @@ static void add_figures(cJSON *view)
                                 income_cell_text(view, &figures[i], 0, a, sizeof(a)));
         cJSON_AddStringToObject(
             row, "to_date", to_date ? income_cell_text(to_date, &figures[i], 0, b, sizeof(b)) : "");
+        /* the same figures as numbers, for the workbook (yuan, mu or a count) */
+        const income_col *fc = &figures[i];
+        double scale = fc->type == COL_FEN || fc->type == COL_MU ? 100.0 : 1.0;
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(view, fc->key);
+        const cJSON *tv = to_date ? cJSON_GetObjectItemCaseSensitive(to_date, fc->key) : NULL;
+        cJSON_AddStringToObject(row, "unit",
+                                fc->type == COL_FEN  ? "yuan"
+                                : fc->type == COL_MU ? "mu"
+                                                     : "count");
+        if (cJSON_IsNumber(pv))
+            cJSON_AddNumberToObject(row, "period_value", pv->valuedouble / scale);
+        if (cJSON_IsNumber(tv))
+            cJSON_AddNumberToObject(row, "to_date_value", tv->valuedouble / scale);
         cJSON_AddItemToArray(rows, row);
     }
     cJSON_AddItemToObject(view, "figures", rows);

@@ -11,6 +11,7 @@ import datetime
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -374,6 +375,10 @@ def test_exports(c):
     sheet = z.read("xl/worksheets/sheet2.xml").decode()
     c.check("<v>100000</v>" in sheet or "<v>100000.0</v>" in sheet,
             "xlsx: the Zhejiang side's revenue as a number of yuan")
+    overview = z.read("xl/worksheets/sheet1.xml").decode()
+    numeric = re.findall(r'<c r="B(\d+)"(?: s="\d+")?><v>', overview)
+    c.eq(len(numeric), 15, "xlsx: the overview's 15 figures are numbers, not text (%s)"
+         % overview[:400])
     t = http("GET", INCOME + "/v1/views/regions/all?year=%d&project_id=%s&format=text" % (YEAR, pid),
              tok=PLANNER)
     c.check(t.status == 200 and "项目总收入（元）" in t.raw and "100,000.00" in t.raw,

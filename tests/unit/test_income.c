@@ -97,11 +97,53 @@ static void test_exports(void)
     cJSON_Delete(view);
 }
 
+/* test_formula_injection - text cells that a spreadsheet would run get a leading quote */
+static void test_formula_injection(void)
+{
+    static const struct {
+        const char *cell;
+        int formula;
+    } cells[] = {
+        {"=HYPERLINK(\"http://x\")", 1},
+        {"+1+2", 1},
+        {"-2+3", 1},
+        {"@SUM(A1)", 1},
+        {"\tx", 1},
+        {"\rx", 1},
+        {"-", 1},
+        {"-1,234.50", 0},
+        {"-0.05", 0},
+        {"1234.56", 0},
+        {"山塘村", 0},
+        {"a=b", 0},
+        {"", 0},
+        {"-12,345", 0},
+        {"-1e5", 1},
+        {"-,5", 1},
+    };
+    for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++)
+        CHECK_INT(income_cell_formula_like(cells[i].cell), cells[i].formula, cells[i].cell);
+
+    static const income_col cols[] = {{"name", "名称", COL_TEXT},
+                                      {"amount", "金额（元）", COL_FEN}};
+    static const income_table tables[] = {{"rows", "表", cols, 2}};
+    cJSON *view = cJSON_Parse("{\"rows\": [{\"name\": \"=1+2\", \"amount\": -5}, {\"name\": "
+                              "\"@cmd\", \"amount\": 100}, {\"name\": \"+x,y\", \"amount\": 1}]}");
+    char *out = NULL;
+    size_t len = 0;
+    CHECK_INT(income_export_csv(view, tables, 1, &out, &len), 0, "csv");
+    CHECK_STR(out, "\xEF\xBB\xBF名称,金额（元）\r\n'=1+2,-0.05\r\n'@cmd,1.00\r\n\"'+x,y\",0.01\r\n",
+              "csv: formula-like text quoted with ', negative amounts stay numbers");
+    free(out);
+    cJSON_Delete(view);
+}
+
 int main(void)
 {
     test_kinds();
     test_yuan();
     test_levels();
     test_exports();
+    test_formula_injection();
     return check_done();
 }
