@@ -252,6 +252,15 @@ static void mark_uncertain(ntf_sender *s, const ntf_job *j, const char *detail)
              ntf_provider_name(j->kind), detail);
 }
 
+/* provider_configured - 1 if kind is one of NOTIFIER_PROVIDERS */
+static int provider_configured(const ntf_state *st, int kind)
+{
+    for (int i = 0; i < st->nproviders; i++)
+        if (st->providers[i].kind == kind)
+            return 1;
+    return 0;
+}
+
 /* provider_index_of - the position of kind in the failover order, or 0 */
 static int provider_index_of(const ntf_state *st, int kind)
 {
@@ -339,6 +348,11 @@ static void start_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char
     for (int i = 0; i < s->st->nproviders; i++)
         if (s->st->providers[i].kind == j->kind)
             p = &s->st->providers[i];
+    if (p == NULL) { /* claim only starts configured providers; never dereference NULL */
+        fail_row(s, j->id, "its provider is no longer configured", ntf_provider_name(j->kind));
+        job_free(s, j);
+        return;
+    }
     ntf_message m = {.phone = j->phone,
                      .template = template,
                      .tencent_id = tencent_id,
@@ -468,8 +482,8 @@ static void claim(ntf_sender *s, int max)
     cJSON *params[256];
     const char *tpl_codes[256];
     int64_t claimed[256], now_ms = 0;
-    int nj = 0, nbad = 0;
-    char bad[256][37];
+    int nj = 0, nbad = 0, nstale = 0;
+    char bad[256][37], stale[256][37];
     for (int i = 0; i < n && nj < 256; i++) {
         const char *id = PQgetvalue(res, i, 0), *phone = PQgetvalue(res, i, 1);
         int urgent = PQgetvalue(res, i, 5)[0] == 't';
@@ -484,6 +498,13 @@ static void claim(ntf_sender *s, int max)
             kind = ntf_provider_parse(last_provider);
             if (kind < 0 || kind == NTF_WEBHOOK)
                 check = 0;
+            else if (!provider_configured(st, kind)) {
+                /* only that provider can say whether it sent the message; sending it again
+                   through another could deliver it twice: the row fails, with the reason */
+                if (nstale < 256)
+                    snprintf(stale[nstale++], 37, "%s", id);
+                continue;
+            }
         }
         if (!check) {
             if (pidx >= st->nproviders)
@@ -565,6 +586,18 @@ static void claim(ntf_sender *s, int max)
     for (int i = 0; i < nbad; i++)
         fail_row(s, bad[i], "cannot open a sealed parameter",
                  "NOTIFIER_SEAL_KEY is missing or is not the key that sealed it");
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < nstale; k++) {
+            if (strcmp(stale[k], PQgetvalue(res, i, 0)) != 0)
+                continue;
+            char why[160];
+            snprintf(why, sizeof(why),
+                     "provider %s, which must be asked whether it sent this message, is no longer "
+                     "in NOTIFIER_PROVIDERS",
+                     PQgetvalue(res, i, 9));
+            fail_row(s, stale[k], "its provider is no longer configured", why);
+        }
+    }
     /* rows out of attempts (only reachable after a configuration change) */
     for (int i = 0; i < n; i++)
         if (atoi(PQgetvalue(res, i, 7)) >= st->max_attempts)

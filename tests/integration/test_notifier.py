@@ -531,6 +531,33 @@ def test_configured_order_and_attempt_cap(c):
         restart_notifier(None)
 
 
+def test_check_with_a_removed_provider_ends_the_row(c):
+    """A delivery waiting for a gateway check (needs_check) with a provider since
+    removed from NOTIFIER_PROVIDERS dereferenced a NULL provider and ended the
+    notifier. The row now fails with the reason (resending through another
+    provider could send the SMS twice); the daemon keeps running."""
+    reset_gateway()
+    restart_notifier(["NOTIFIER_PROVIDERS=webhook,tencent"])
+    try:
+        ph = phone()
+        did = str(uuid.uuid4())
+        psql("INSERT INTO notifier.deliveries (id, event_id, event_type, route, recipient, "
+             "template, params, param_order, status, provider, provider_index, attempts, out_id, "
+             "needs_check, claimed_at) VALUES ('%s', '%s', 'household.registered', "
+             "'household-registered', '%s', 'SMS_480001', '{\"name\": \"旧网关\", \"village\": "
+             "\"%s\"}', '{name,village}', 'queued', 'aliyun', 0, 1, '%s', true, "
+             "now() - interval '20 seconds')" % (did, did, ph, ZJ, did))
+        c.check(wait(lambda: rows("recipient = '%s' AND status = 'failed'" % ph), 30),
+                "the stale row failed (%r)" % rows("recipient = '%s'" % ph))
+        err = psql("SELECT last_error FROM notifier.deliveries WHERE id = '%s'" % did)
+        c.check(err and "aliyun" in err[0][0], "the reason names the removed provider (%r)" % err)
+        c.check(_notifier_ready(), "the notifier is still running")
+        c.eq(messages(ph), [], "nothing sent")
+    finally:
+        reset_gateway()
+        restart_notifier(None)
+
+
 def test_receipts(c):
     """The gateway pushes a receipt for each accepted message (the stack starts it with
     the notifier's receipt URLs): the delivery becomes 'delivered' end to end. Receipts
@@ -610,6 +637,7 @@ if __name__ == "__main__":
         test_quiet_hours_defer_then_send,
         test_rate_limits,
         test_configured_order_and_attempt_cap,
+        test_check_with_a_removed_provider_ends_the_row,
         test_receipts,
         test_recovery_resends_only_when_provably_not_accepted,
         test_kill_mid_batch_none_twice_none_lost,  # last: the killed member slows rejoins
