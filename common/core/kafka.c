@@ -177,6 +177,11 @@ int kafka_ensure_topics(const char *brokers, const char *const *topics, int repl
     while (topics[n])
         n++;
     rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof(*nt));
+    if (nt == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rd_kafka_destroy(rk);
+        return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char name[256];
@@ -295,18 +300,29 @@ static int record_id(PGconn *conn, const char *id, const rd_kafka_message_t *m, 
 static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const char *subject,
                        const rd_kafka_message_t *m, const char *reason, db_err *err)
 {
-    cJSON *data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "reason", reason);
-    cJSON_AddStringToObject(data, "group", c->def.group_id);
-    cJSON_AddStringToObject(data, "topic", rd_kafka_topic_name(m->rkt));
-    cJSON_AddNumberToObject(data, "partition", m->partition);
-    cJSON_AddNumberToObject(data, "offset", (double)m->offset);
+    cJSON *data = cJSON_CreateObject(), *ev = NULL;
     char *key = m->key ? strndup(m->key, m->key_len) : NULL;
     char *value = strndup(m->payload ? m->payload : "", m->len);
-    cJSON_AddItemToObject(data, "key", key ? cJSON_CreateString(key) : cJSON_CreateNull());
-    cJSON_AddStringToObject(data, "value", value ? value : "");
-    cJSON *ev =
-        event_new(c->def.group_id, "deadletter", subject ? subject : (key ? key : id), data);
+    cJSON *keyv = key ? cJSON_CreateString(key) : cJSON_CreateNull();
+    /* a dead letter short of its message (or key) for want of memory would lose it:
+       every part must be there, else the consumer retries later */
+    int built = data && value && (key || !m->key) && keyv &&
+                cJSON_AddStringToObject(data, "reason", reason) &&
+                cJSON_AddStringToObject(data, "group", c->def.group_id) &&
+                cJSON_AddStringToObject(data, "topic", rd_kafka_topic_name(m->rkt)) &&
+                cJSON_AddNumberToObject(data, "partition", m->partition) &&
+                cJSON_AddNumberToObject(data, "offset", (double)m->offset) &&
+                cJSON_AddItemToObject(data, "key", keyv);
+    if (built) {
+        keyv = NULL; /* owned by data now */
+        built = cJSON_AddStringToObject(data, "value", value) != NULL;
+    }
+    cJSON_Delete(keyv);
+    if (built) {
+        ev = event_new(c->def.group_id, "deadletter", subject ? subject : (key ? key : id), data);
+        data = NULL; /* event_new takes ownership */
+    }
+    cJSON_Delete(data);
     int rc = -1;
     if (ev == NULL) {
         err->sqlstate[0] = '\0';
@@ -444,6 +460,8 @@ kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_d
 {
     kafka_consumer *c = calloc(1, sizeof(*c));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (c == NULL)
+        snprintf(err, errlen, "out of memory");
     if (c == NULL || set(conf, "bootstrap.servers", brokers, err, errlen) < 0 ||
         set(conf, "group.id", def->group_id, err, errlen) < 0 ||
         set(conf, "client.id", def->group_id, err, errlen) < 0 ||

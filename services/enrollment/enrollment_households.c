@@ -172,6 +172,11 @@ static cJSON *household_data(PGconn *conn, const char *hid, db_err *err)
         return NULL;
     cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
     PQclear(res);
+    if (data == NULL) {
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", "");
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return NULL;
+    }
     cJSON_DeleteItemFromObject(data, "id_number");
     cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(data, "members"))
@@ -292,6 +297,10 @@ int enrollment_household_insert(PGconn *conn, http_req *req, http_resp *resp, vo
 void enrollment_households_create(http_req *req, http_resp *resp, void *ctx)
 {
     household_input *in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+        return;
+    }
     cJSON *body = http_parse_json(req, resp);
     in->st = ((service_ctx *)ctx)->state;
     if (body != NULL && enrollment_household_fields(body, in, resp) == 0) {
@@ -499,11 +508,19 @@ void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
     } else {
         enrollment_state *st = ((service_ctx *)ctx)->state;
         char plain[32];
-        cJSON *h = cJSON_Parse(PQgetvalue(res, 0, 0));
-        if (pii_decrypt(&st->keys, PQgetvalue(res, 0, 1), plain, sizeof(plain)) == 0)
-            cJSON_ReplaceItemInObject(h, "id_number", cJSON_CreateString(plain));
+        cJSON *h = cJSON_Parse(PQgetvalue(res, 0, 0)), *whole = NULL;
+        if (h != NULL && pii_decrypt(&st->keys, PQgetvalue(res, 0, 1), plain, sizeof(plain)) == 0 &&
+            ((whole = cJSON_CreateString(plain)) == NULL ||
+             !cJSON_ReplaceItemInObject(h, "id_number", whole))) {
+            cJSON_Delete(whole);
+            cJSON_Delete(h);
+            h = NULL;
+        }
         memset(plain, 0, sizeof(plain));
-        http_reply_json(resp, 200, h);
+        if (h == NULL)
+            http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+        else
+            http_reply_json(resp, 200, h);
     }
     PQclear(res);
     service_tx_end(ctx, conn, 0, NULL);

@@ -41,36 +41,45 @@ static int is_true(const char *v)
     return 0;
 }
 
-/* add_number - a numeric member from text, or the text itself so the checks name it */
-static void add_number(cJSON *o, const char *name, const char *v)
+/* add_number - a numeric member from text, or the text itself so the checks name it;
+   0, or -1 when out of memory */
+static int add_number(cJSON *o, const char *name, const char *v)
 {
     char *end;
     long long x = strtoll(v, &end, 10);
     if (*v && *end == '\0')
-        cJSON_AddNumberToObject(o, name, (double)x);
-    else if (*v)
-        cJSON_AddStringToObject(o, name, v);
+        return cJSON_AddNumberToObject(o, name, (double)x) ? 0 : -1;
+    if (*v)
+        return cJSON_AddStringToObject(o, name, v) ? 0 : -1;
+    return 0;
 }
 
-/* row_body - the household JSON of one row */
+/* add_text - a string member when v is not empty; 0, or -1 when out of memory */
+static int add_text(cJSON *o, const char *name, const char *v)
+{
+    return *v == '\0' || cJSON_AddStringToObject(o, name, v) ? 0 : -1;
+}
+
+/* row_body - the household JSON of one row (caller frees), or NULL when out of memory: a
+   body missing a member for want of memory must not pass for a row without it */
 static cJSON *row_body(char **f, int nf, const int *col)
 {
-    cJSON *b = cJSON_CreateObject();
+    cJSON *b = cJSON_CreateObject(), *li = NULL;
 #define COL(c) (col[c] >= 0 && col[c] < nf ? f[col[c]] : "")
-    if (*COL(COL_NAME))
-        cJSON_AddStringToObject(b, "head_name", COL(COL_NAME));
-    if (*COL(COL_ID))
-        cJSON_AddStringToObject(b, "id_number", COL(COL_ID));
-    if (*COL(COL_PHONE))
-        cJSON_AddStringToObject(b, "phone", COL(COL_PHONE));
-    if (*COL(COL_VILLAGE))
-        cJSON_AddStringToObject(b, "village_code", COL(COL_VILLAGE));
-    add_number(b, "members_count", COL(COL_MEMBERS));
-    cJSON *li = cJSON_AddObjectToObject(b, "low_income");
-    cJSON_AddBoolToObject(li, "certified", is_true(COL(COL_LOW)));
-    add_number(li, "year", COL(COL_YEAR));
-    add_number(li, "baseline_per_capita_fen", COL(COL_BASE));
+    int ok = b != NULL && add_text(b, "head_name", COL(COL_NAME)) == 0 &&
+             add_text(b, "id_number", COL(COL_ID)) == 0 &&
+             add_text(b, "phone", COL(COL_PHONE)) == 0 &&
+             add_text(b, "village_code", COL(COL_VILLAGE)) == 0 &&
+             add_number(b, "members_count", COL(COL_MEMBERS)) == 0 &&
+             (li = cJSON_AddObjectToObject(b, "low_income")) != NULL &&
+             cJSON_AddBoolToObject(li, "certified", is_true(COL(COL_LOW))) != NULL &&
+             add_number(li, "year", COL(COL_YEAR)) == 0 &&
+             add_number(li, "baseline_per_capita_fen", COL(COL_BASE)) == 0;
 #undef COL
+    if (!ok) {
+        cJSON_Delete(b);
+        return NULL;
+    }
     return b;
 }
 

@@ -218,8 +218,10 @@ static int parse_templates(ntf_routes *t, const cJSON *arr, char *err, size_t er
                 return -1;
             }
         tp->tencent_id = dup_string(o, "tencent_id");
-        if (tp->tencent_id == NULL)
-            tp->tencent_id = strdup(tp->code);
+        if (tp->tencent_id == NULL && (tp->tencent_id = strdup(tp->code)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(o, "params"), *p;
         if (!cJSON_IsArray(ps)) {
             snprintf(err, errlen, "template %s: \"params\" must be an array of names", tp->code);
@@ -232,7 +234,11 @@ static int parse_templates(ntf_routes *t, const cJSON *arr, char *err, size_t er
                          tp->code, NTF_MAX_PARAMS);
                 return -1;
             }
-            tp->params[tp->nparams++] = strdup(p->valuestring);
+            if ((tp->params[tp->nparams] = strdup(p->valuestring)) == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            tp->nparams++;
         }
     }
     return 0;
@@ -274,7 +280,10 @@ static int parse_route(ntf_routes *t, ntf_route *r, const cJSON *o, const cJSON 
     r->urgent = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "urgent"));
     const cJSON *rec = cJSON_GetObjectItemCaseSensitive(o, "recipient");
     if (cJSON_IsString(rec) && rec->valuestring[0]) {
-        r->recipient_field = strdup(rec->valuestring);
+        if ((r->recipient_field = strdup(rec->valuestring)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     } else if (cJSON_IsObject(rec) && cJSON_IsString(cJSON_GetObjectItem(rec, "list"))) {
         const char *ln = cJSON_GetObjectItem(rec, "list")->valuestring;
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(lists, ln), *p;
@@ -292,7 +301,11 @@ static int parse_route(ntf_routes *t, ntf_route *r, const cJSON *o, const cJSON 
                          r->name, ln, NTF_MAX_PHONES);
                 return -1;
             }
-            r->phones[r->nphones++] = strdup(ph);
+            if ((r->phones[r->nphones] = strdup(ph)) == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            r->nphones++;
         }
     } else {
         snprintf(err, errlen, "route %s: \"recipient\" is a data field or {\"list\": name}",
@@ -333,7 +346,11 @@ static int parse_route(ntf_routes *t, ntf_route *r, const cJSON *o, const cJSON 
                      bar + 1);
             return -1;
         }
-        r->param_fields[k] = strdup(p->valuestring);
+        free(r->param_fields[k]); /* a duplicate member: the last one counts */
+        if ((r->param_fields[k] = strdup(p->valuestring)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     for (int i = 0; i < r->tpl->nparams; i++)
         if (r->param_fields[i] == NULL) {
@@ -350,7 +367,7 @@ ntf_routes *ntf_routes_parse(const char *json, char *err, size_t errlen)
     cJSON *root = cJSON_Parse(json);
     ntf_routes *t = calloc(1, sizeof(*t));
     if (t == NULL || root == NULL || !cJSON_IsObject(root)) {
-        snprintf(err, errlen, "routes file: not a JSON object");
+        snprintf(err, errlen, t == NULL ? "out of memory" : "routes file: not a JSON object");
         cJSON_Delete(root);
         return ntf_routes_free(t);
     }
@@ -448,7 +465,10 @@ static cJSON *fill_params(const ntf_routes *t, const ntf_route *r, const cJSON *
             cJSON_Delete(p);
             return NULL;
         }
-        cJSON_AddStringToObject(p, r->tpl->params[i], v);
+        if (cJSON_AddStringToObject(p, r->tpl->params[i], v) == NULL) {
+            cJSON_Delete(p);
+            p = NULL;
+        }
     }
     if (p == NULL)
         snprintf(err, errlen, "out of memory");

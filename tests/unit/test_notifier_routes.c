@@ -194,6 +194,54 @@ static void test_match(void)
 }
 
 /* test_contacts - the coordinators' contacts: village, then town, county, default */
+/* failing_malloc - cJSON's allocator for test_out_of_memory: fails once the budget is spent */
+static int alloc_budget = -1;
+static void *failing_malloc(size_t n)
+{
+    if (alloc_budget == 0)
+        return NULL;
+    if (alloc_budget > 0)
+        alloc_budget--;
+    return malloc(n);
+}
+
+/* test_out_of_memory - an allocation failing anywhere never yields a delivery short of a value */
+static void test_out_of_memory(void)
+{
+    char err[400] = "";
+    ntf_routes *t = ntf_routes_parse(
+        "{" TEMPLATES ",\"routes\":[{\"name\":\"credited\",\"event_type\":\"income.recorded\","
+        "\"recipient\":\"phone\",\"template\":\"SMS_1\",\"params\":{\"amount\":"
+        "\"amount_fen|yuan\",\"name\":\"head_name\"}}]}",
+        err, sizeof(err));
+    CHECK(t != NULL, "table refused: %s", err);
+    if (t == NULL)
+        return;
+    cJSON *d = cJSON_Parse("{\"phone\":\"13800138000\",\"head_name\":\"张三\",\"amount_fen\":1}");
+    cJSON_Hooks hooks = {failing_malloc, free};
+    int short_of_a_value = 0, errors = 0;
+    for (int budget = 0; budget < 12; budget++) {
+        ntf_wanted w[2];
+        int routed = 0;
+        alloc_budget = budget;
+        cJSON_InitHooks(&hooks);
+        int n = ntf_routes_match(t, "income.recorded", d, w, 2, &routed, err, sizeof(err));
+        cJSON_InitHooks(NULL);
+        alloc_budget = -1;
+        if (n < 0)
+            errors++;
+        for (int i = 0; i < n; i++) {
+            if (cJSON_GetArraySize(w[i].params) != 2)
+                short_of_a_value++;
+            cJSON_Delete(w[i].params);
+        }
+    }
+    CHECK_INT(short_of_a_value, 0, "no delivery with a template value missing");
+    CHECK(errors > 0, "allocation failures answered as errors (%d)", errors);
+    cJSON_Delete(d);
+    ntf_routes_free(t);
+}
+
 static void test_contacts(void)
 {
     char err[400] = "";
@@ -252,6 +300,7 @@ int main(void)
     test_phone();
     test_values();
     test_match();
+    test_out_of_memory();
     test_contacts();
     test_shipped_table();
     return check_done();
