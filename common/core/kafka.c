@@ -468,7 +468,9 @@ kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_d
         set(conf, "enable.auto.commit", "true", err, errlen) < 0 ||
         set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
         set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
-        set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0) {
+        set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0 ||
+        (def->instance_id && *def->instance_id &&
+         set(conf, "group.instance.id", def->instance_id, err, errlen) < 0)) {
         rd_kafka_conf_destroy(conf);
         free(c);
         return NULL;

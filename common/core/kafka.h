@@ -101,6 +101,7 @@ typedef struct kafka_consumer_def {
     const char *const *topics; /* NULL-terminated topics to subscribe to */
     kafka_apply_fn apply;      /* the service's handler */
     void *ctx;                 /* passed to apply */
+    const char *instance_id;   /* group.instance.id (static membership); NULL or "": none */
 } kafka_consumer_def;
 
 typedef struct kafka_consumer kafka_consumer;

@@ -42,6 +42,9 @@ static const cfg_param common_params[SVC_NPARAMS] = {
                                      "statement timeout in ms"},
     [SVC_KAFKA_BROKERS] = {"KAFKA_BROKERS", CFG_STR, "127.0.0.1:19092", 0, 0,
                            "Kafka bootstrap servers"},
+    [SVC_KAFKA_GROUP_INSTANCE_ID] = {"KAFKA_GROUP_INSTANCE_ID", CFG_STR, "", 0, 0,
+                                     "static consumer-group membership: this instance's stable, "
+                                     "unique id; empty: <service>-<hostname>"},
     [SVC_JWT_SECRET] = {"JWT_SECRET", CFG_SECRET, "", 0, 0,
                         "development only: HS256 key (32 bytes or more) also accepted for "
                         "tokens without iss; empty in production"},
@@ -414,15 +417,29 @@ int service_main(int argc, char **argv, const service_def *def)
                          "Events sent to the dead-letter topic since start", gauge_deadlettered,
                          NULL);
     }
+    /* static membership: a restarted consumer takes its partitions back at once instead of
+       waiting for the session of its killed predecessor to time out */
+    char instance_id[300], host[256] = "";
+    if (*cfg_str(ctx.common, SVC_KAFKA_GROUP_INSTANCE_ID)) {
+        snprintf(instance_id, sizeof(instance_id), "%s",
+                 cfg_str(ctx.common, SVC_KAFKA_GROUP_INSTANCE_ID));
+    } else {
+        if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+            snprintf(host, sizeof(host), "localhost");
+        snprintf(instance_id, sizeof(instance_id), "%s-%s", def->name, host);
+    }
+    log_info("kafka: consumer group instance id %s", instance_id);
     size_t nconsumers = def->nconsumers + 1;
     for (size_t i = 0; i < nconsumers; i++) {
         if (i < def->nconsumers) {
             cdefs[i] = def->consumers[i];
         } else { /* the revocations every service applies */
             snprintf(auth_group, sizeof(auth_group), "%s.auth", def->name);
-            cdefs[i] = (kafka_consumer_def){auth_group, auth_topics, service_auth_apply, NULL};
+            cdefs[i] =
+                (kafka_consumer_def){auth_group, auth_topics, service_auth_apply, NULL, NULL};
         }
         cdefs[i].ctx = &ctx;
+        cdefs[i].instance_id = instance_id;
         consumers[i] = kafka_consumer_start(brokers, &cdefs[i], ctx.db, err, sizeof(err));
         if (consumers[i] == NULL) {
             log_fatal("consumer %s: %s", cdefs[i].group_id, err);

@@ -101,7 +101,7 @@ static const char *const accounts_consumed[] = {"regions.v1", "notables.v1", "su
                                                 NULL};
 
 static const kafka_consumer_def accounts_consumers[] = {
-    {"accounts", accounts_consumed, accounts_apply, NULL},
+    {"accounts", accounts_consumed, accounts_apply, NULL, NULL},
 };
 
 static acc_state accounts_st;

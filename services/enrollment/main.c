@@ -40,7 +40,7 @@ static const char *const enrollment_topics[] = {"households.v1:6", NULL};
 static const char *const enrollment_consumed[] = {"regions.v1", "projects.v1", NULL};
 
 static const kafka_consumer_def enrollment_consumers[] = {
-    {"enrollment", enrollment_consumed, enrollment_apply, NULL},
+    {"enrollment", enrollment_consumed, enrollment_apply, NULL, NULL},
 };
 
 static enrollment_state enrollment_st;

@@ -40,7 +40,7 @@ static const char *const income_topics[] = {"income.v1:6", NULL};
 static const char *const income_consumed[] = {"regions.v1", "projects.v1", "households.v1", NULL};
 
 static const kafka_consumer_def income_consumers[] = {
-    {"income", income_consumed, income_apply, NULL},
+    {"income", income_consumed, income_apply, NULL, NULL},
 };
 
 static const service_command income_commands[] = {

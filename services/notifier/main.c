@@ -86,7 +86,7 @@ static const char *const notifier_consumed[] = {"households.v1", "income.v1", "s
                                                 "signin.v1", NULL};
 
 static const kafka_consumer_def notifier_consumers[] = {
-    {"notifier", notifier_consumed, notifier_apply, NULL},
+    {"notifier", notifier_consumed, notifier_apply, NULL, NULL},
 };
 
 static ntf_state notifier_st;

@@ -55,7 +55,7 @@ static const char *const suggestion_topics[] = {"suggestions.v1:6", NULL};
 static const char *const suggestion_consumed[] = {"regions.v1", "projects.v1", "notables.v1", NULL};
 
 static const kafka_consumer_def suggestion_consumers[] = {
-    {"suggestion", suggestion_consumed, suggestion_apply, NULL},
+    {"suggestion", suggestion_consumed, suggestion_apply, NULL, NULL},
 };
 
 static suggestion_state suggestion_st = {.mu = PTHREAD_MUTEX_INITIALIZER,

@@ -15,7 +15,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import ENV, ROOT, Checks, psql, unique, wait_for_event  # noqa: E402
+from stacklib import (ENV, ROOT, Checks, http, psql, stack, token, unique,  # noqa: E402
+                      wait_for_event, wait_sql)
 
 PROBE = os.path.join(ENV["BUILD_DIR"], "tests", "probe_consumer")
 TOPIC = "probe-%s.v1" % uuid.uuid4().hex[:8]  # its own: a re-run sees only its messages
@@ -127,5 +128,36 @@ def test_services_dead_letter(c):
          % [(v["data"]["group"], v["data"]["reason"]) for v in found])
 
 
+def test_restarted_consumer_resumes_at_once(c):
+    # A killed consumer's member stayed in the group until its session timed out
+    # (45 s), so the restarted one consumed nothing meanwhile. With static
+    # membership (group.instance.id) it takes its partitions back at once: a
+    # project registered right after the restart reaches enrollment within 5 s.
+    notable = token("notable", sub="it-notable-restart")
+
+    def project():
+        body = {"name": unique("重启测试项目"), "type": "workshop",
+                "village_codes": ["330482105201"], "investment_fen": 100,
+                "expected_revenue_fen": 100, "start_date": "2026-01-01"}
+        r = http("POST", ENV["REGISTRY_URL"] + "/v1/projects", body, tok=notable)
+        return r.json["id"] if r.status == 201 else None
+
+    pid = project()
+    c.check(pid and wait_sql("SELECT count(*) FROM enrollment.projects WHERE id = '%s'" % pid,
+                             [["1"]], 60), "enrollment consumes projects.v1 before the kill")
+    for attempt in range(2):  # twice: the second restart follows a static member's restart
+        stack("service-kill", "enrollment")
+        stack("service-start", "enrollment")
+        started = time.time()
+        pid = project()
+        applied = pid and wait_sql("SELECT count(*) FROM enrollment.projects WHERE id = '%s'"
+                                   % pid, [["1"]], 60)
+        took = time.time() - started
+        c.check(applied and took <= 5.0,
+                "restart %d: the new event applied %.1f s after the restart (at most 5)"
+                % (attempt + 1, took))
+
+
 if __name__ == "__main__":
-    Checks().run([test_once_and_deadletter, test_services_dead_letter])
+    Checks().run([test_once_and_deadletter, test_services_dead_letter,
+                  test_restarted_consumer_resumes_at_once])
