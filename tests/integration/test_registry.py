@@ -6,6 +6,7 @@ import os
 import random
 import sys
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 from stacklib import ENV, Checks, http, psql, stack, tail, token, unique, wait_for_event  # noqa: E402
@@ -345,6 +346,37 @@ def test_ready_during_kafka_outage(c):
     c.eq(h.json and h.json.get("status"), "ok", "/healthz ok again")
 
 
+def test_documented_limits(c):
+    # Each documented limit at limit-1, limit and limit+1 answers its documented
+    # status, never a 500.
+    url = BASE + "/v1/projects"
+    for n, want in ((99, 201), (100, 201), (101, 422)):
+        r = http("POST", url, project_body(name="名" * (n - 8) + unique("")[:8]), tok=NOTABLE)
+        c.eq((r.status, r.json and r.json.get("pointer") if r.status != 201 else None),
+             (want, "/name" if want == 422 else None), "name of %d characters" % n)
+    top = 10000000000000
+    for v, want in ((top - 1, 201), (top, 201), (top + 1, 422)):
+        c.eq(http("POST", url, project_body(investment_fen=v), tok=NOTABLE).status, want,
+             "investment_fen %d" % v)
+    for n, want in ((0, 422), (1, 200), (999, 200), (1000, 200), (1001, 422), (10000, 422)):
+        r = http("GET", url + "?limit=%d" % n, tok=PLANNER)
+        c.eq((r.status, r.json and r.json.get("pointer") if want == 422 else None),
+             (want, "/limit" if want == 422 else None), "?limit=%d" % n)
+    for n, want in ((199, 201), (200, 201), (201, 422)):
+        key = (uuid.uuid4().hex * 7)[:n]
+        r = http("POST", url, project_body(), tok=NOTABLE, headers={"Idempotency-Key": key})
+        c.eq(r.status, want, "Idempotency-Key of %d characters" % n)
+    limit = 65536
+    for n, want in ((limit - 1, 422), (limit, 422), (limit + 1, 413)):
+        body = json.dumps(project_body(description="")).encode()
+        pad = n - len(body)
+        raw = json.dumps(project_body(description="x" * pad)).encode()
+        c.eq(len(raw), n, "a body of %d bytes built" % n)
+        r = http("POST", url, raw=raw, tok=NOTABLE, headers={"Content-Type": "application/json"})
+        c.eq(r.status, want, "a body of %d bytes (description over 2000: 422; over the limit: 413)"
+             % n)
+
+
 def test_kafka_down(c):
     stack("kafka-stop")
     try:
@@ -387,5 +419,6 @@ def test_service_killed_mid_way(c):
 if __name__ == "__main__":
     Checks().run([test_register_reaches_db_and_kafka, test_read_list_and_filters, test_bad_input,
                   test_status_lifecycle, test_update, test_idempotency_key,
-                  test_notables_and_partners, test_regions, test_demo_data, test_ready_during_kafka_outage, test_kafka_down,
+                  test_notables_and_partners, test_regions, test_demo_data, test_documented_limits,
+                  test_ready_during_kafka_outage, test_kafka_down,
                   test_service_killed_mid_way])
