@@ -116,6 +116,15 @@ static void h_raw(http_req *req, http_resp *resp, void *ctx)
     http_reply_raw(resp, 200, "text/plain; charset=utf-8", req->body, req->body_len);
 }
 
+/* h_stream - a stream route: answer how many bytes were spooled */
+static void h_stream(http_req *req, http_resp *resp, void *ctx)
+{
+    char out[64];
+    (void)ctx;
+    int n = snprintf(out, sizeof(out), "{\"spooled\":%zu}", req->body_len);
+    http_reply_raw(resp, 200, "application/json", out, (size_t)n);
+}
+
 /* h_nothing - a buggy handler that sets no status */
 static void h_nothing(http_req *req, http_resp *resp, void *ctx)
 {
@@ -152,6 +161,7 @@ static const http_route routes[] = {
     {"POST", "/v1/raw", 0, h_raw, 0},
     {"GET", "/v1/nostatus", 0, h_nothing, 0},
     {"GET", "/v1/slow", 0, h_slow, 0},
+    {"POST", "/v1/stream", 0, h_stream, 2 * BODY_LIMIT},
 };
 
 /* ---------- the client ---------- */
@@ -433,6 +443,12 @@ static void test_limits(void)
     memset(flood, 'a', huge);
     call_ex(&r, "POST", "/v1/raw", no_expect, flood, (long)huge, 1);
     check_problem(&r, 413, "too-large", NULL, "chunked, 3 MiB over the limit");
+    /* a stream route (an import) has its own limit, and the same answer past it */
+    call_ex(&r, "POST", "/v1/stream", no_expect, flood, 2 * BODY_LIMIT, 1);
+    CHECK(r.status == 200 && strstr(r.body, "\"spooled\":2048"),
+          "stream route at its limit: %ld %s", r.status, r.body);
+    call_ex(&r, "POST", "/v1/stream", no_expect, flood, (long)huge, 1);
+    check_problem(&r, 413, "too-large", NULL, "stream route, chunked, 3 MiB over its limit");
     free(flood);
     call_ex(&r, "POST", "/v1/raw", no_expect, big, 100, 1);
     CHECK(r.status == 200 && r.len == 100, "chunked under the limit: %ld %zu", r.status, r.len);
