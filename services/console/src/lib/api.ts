@@ -48,7 +48,11 @@ export function problemMessage(p: Problem, detail?: string): string {
   if (base && slug !== 'validation') return base
   if (p.status === 401) return '验证失败：' + (d ?? '请重新登录')
   if (p.status === 429) return '操作过于频繁，请稍后再试'
-  return d ? '输入有误：' + d : (p.title ?? '请求失败')
+  if (p.status === 403) return '无权执行此操作'
+  if (p.status === 404 && !p.type) return '未找到（404）'
+  if (p.status && p.status >= 500) return `服务暂不可用，请稍后再试（${p.status}）`
+  if (slug === 'validation' || p.status === 422) return d ? '输入有误：' + d : '输入有误'
+  return d ? '请求失败：' + d : `请求失败（${p.status ?? '网络'}）`
 }
 
 export class ApiError extends Error {

@@ -146,9 +146,11 @@ export function homeOf(r: Role | null): string {
   }
 }
 
+export const unitNames: Record<string, string> = reactive({})
+
 export function grantLabel(g: Grant, names?: (code: string) => string): string {
   const parts: string[] = [ROLE_NAMES[g.role] ?? g.role]
   if (g.regions.length) parts.push(g.regions.map((c) => (names ? names(c) : c)).join('、'))
-  if (g.unit) parts.push(g.unit)
+  if (g.unit) parts.push(unitNames[g.unit] ?? g.unit)
   return parts.join(' · ')
 }
