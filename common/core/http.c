@@ -11,8 +11,8 @@
  * request id set, and their answers are sent with Cache-Control: no-store.
  *
  * Configuration: everything comes from http_config (the service skeleton
- * fills it from HTTP_ADDR, HTTP_PORT, HTTP_THREADS, HTTP_BODY_LIMIT and
- * JWT_SECRET); this file reads no environment itself.
+ * fills it from HTTP_ADDR, HTTP_PORT, HTTP_THREADS, HTTP_BODY_LIMIT and the
+ * token verifier of the AUTH_* parameters); this file reads no environment.
  *
  * Reports: one access line per request at info (method, path without the
  * query, status, milliseconds; never bodies or query strings), libmicrohttpd's
@@ -266,6 +266,22 @@ const char *http_header(const http_req *req, const char *name)
     if (req == NULL || req->conn == NULL)
         return NULL;
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
+/* http_client_address - the peer's numeric address, "" if unknown */
+char *http_client_address(const http_req *req, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (req == NULL || req->conn == NULL)
+        return out;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+    return out;
 }
 
 /* http_parse_json - the body as a JSON object, or NULL after a 400 problem */
@@ -686,8 +702,13 @@ static enum MHD_Result queue_answer(http_server *srv, struct MHD_Connection *con
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (www_auth != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, www_auth);
-    if (resp->status == 503)
+    if (resp->retry_after > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%ld", resp->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    } else if (resp->status == 503 || resp->status == 429) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
     if (atomic_load(&srv->stopping))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
@@ -717,8 +738,8 @@ static int check_bearer(http_server *srv, const http_route *route, http_req *req
     const char *token = h + 7;
     while (*token == ' ')
         token++;
-    if (*token == '\0' || auth_jwt_verify(token, srv->cfg.jwt_key, srv->cfg.jwt_key_len,
-                                          (long)time(NULL), &req->auth, why, sizeof(why)) < 0) {
+    if (*token == '\0' ||
+        auth_verify(srv->cfg.verifier, token, (long)time(NULL), &req->auth, why, sizeof(why)) < 0) {
         memset(&req->auth, 0, sizeof(req->auth));
         *www_auth = "Bearer realm=\"shantang\", error=\"invalid_token\"";
         http_problem(resp, 401, "unauthenticated", "Authentication required", NULL,
@@ -1096,8 +1117,8 @@ http_server *http_start(const http_config *cfg, char *err, size_t errlen)
             return NULL;
         need_key |= cfg->routes[i].roles != 0;
     }
-    if (need_key && (cfg->jwt_key == NULL || cfg->jwt_key_len == 0)) {
-        snprintf(err, errlen, "http: routes need a role but there is no JWT key");
+    if (need_key && cfg->verifier == NULL) {
+        snprintf(err, errlen, "http: routes need a role but there is no token verifier");
         return NULL;
     }
     int fd = listen_socket(cfg->addr, cfg->port, &ipv6, err, errlen);

@@ -33,7 +33,8 @@
  *   pointer of the parameter name: ?limit=0 gives "pointer":"/limit".
  * - X-Request-Id is taken from the client when it is 1..64 characters of
  *   [A-Za-z0-9._-]; otherwise a UUIDv7 is made.
- * - Every answer carries Cache-Control: no-store; a 503 carries Retry-After.
+ * - Every answer carries Cache-Control: no-store; a 503 or 429 carries Retry-After
+ *   (resp->retry_after seconds, else 1).
  * - A handler that leaves resp->status outside 100..599 becomes a 500.
  */
 #ifndef SHANTANG_CORE_HTTP_H
@@ -69,6 +70,7 @@ typedef struct http_resp {
     char location[256];            /* Location header when non-empty */
     char content_disposition[128]; /* Content-Disposition when non-empty */
     size_t body_len;               /* bytes of body (binary bodies allowed) */
+    long retry_after;              /* Retry-After seconds when > 0 (a 503 or 429 gets 1 else) */
 } http_resp;
 
 typedef void (*http_handler)(http_req *req, http_resp *resp, void *ctx);
@@ -88,6 +90,12 @@ const char *http_query(const http_req *req, const char *name);
 
 /* http_header - the value of request header name (case-insensitive), or NULL */
 const char *http_header(const http_req *req, const char *name);
+
+/*
+ * http_client_address - the numeric address of the peer into out (len
+ * bytes; 46 suffice); "" when unknown. Returns out.
+ */
+char *http_client_address(const http_req *req, char *out, size_t len);
 
 /* http_reply_json - set status and a JSON body; takes ownership of body (may be NULL) */
 void http_reply_json(http_resp *resp, int status, cJSON *body);
@@ -114,16 +122,15 @@ cJSON *http_parse_json(const http_req *req, http_resp *resp);
 typedef struct http_server http_server;
 
 typedef struct http_config {
-    const char *addr;             /* numeric listen address; NULL or "" = 127.0.0.1 */
-    int port;                     /* listen port */
-    int threads;                  /* worker threads */
-    size_t body_limit;            /* bytes; larger bodies get 413 */
-    const unsigned char *jwt_key; /* HS256 key (borrowed) */
-    size_t jwt_key_len;           /* bytes of jwt_key */
-    const http_route *routes;     /* route table (borrowed) */
-    size_t nroutes;               /* entries of routes */
-    void *ctx;                    /* passed to every handler */
-    int (*ready)(void *ctx);      /* /readyz: 1 when ready */
+    const char *addr;         /* numeric listen address; NULL or "" = 127.0.0.1 */
+    int port;                 /* listen port */
+    int threads;              /* worker threads */
+    size_t body_limit;        /* bytes; larger bodies get 413 */
+    auth_verifier *verifier;  /* checks bearer tokens (borrowed) */
+    const http_route *routes; /* route table (borrowed) */
+    size_t nroutes;           /* entries of routes */
+    void *ctx;                /* passed to every handler */
+    int (*ready)(void *ctx);  /* /readyz: 1 when ready */
 } http_config;
 
 /* http_start - bind and start serving. Returns NULL with err on failure */

@@ -183,11 +183,28 @@ int kafka_ensure_topics(const char *brokers, const char *const *topics, int repl
         snprintf(name, sizeof(name), "%s", topics[i]);
         char *colon = strchr(name, ':');
         int parts = colon ? atoi(colon + 1) : 1;
+        char *config = colon ? strchr(colon + 1, ':') : NULL;
         if (colon)
             *colon = '\0';
         nt[i] = rd_kafka_NewTopic_new(name, parts > 0 ? parts : 1, replication, err, errlen);
         if (nt[i] == NULL)
             rc = -1;
+        /* "name:partitions:key=value,key=value": topic configuration */
+        char *save = NULL;
+        for (char *kv = config ? strtok_r(config + 1, ",", &save) : NULL; kv && rc == 0;
+             kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (eq == NULL) {
+                snprintf(err, errlen, "topic %s: config %s is not key=value", name, kv);
+                rc = -1;
+                break;
+            }
+            *eq = '\0';
+            if (rd_kafka_NewTopic_set_config(nt[i], kv, eq + 1) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                snprintf(err, errlen, "topic %s: config %s refused", name, kv);
+                rc = -1;
+            }
+        }
     }
     if (rc == 0 && n > 0) {
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);

@@ -72,7 +72,7 @@ int kafka_producer_fatal(void);
 rd_kafka_t *kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
 
 /*
- * kafka_ensure_topics - create each topic "name:partitions" of the
+ * kafka_ensure_topics - create each topic "name:partitions[:key=value,...]" of the
  * NULL-terminated list with the admin API if missing (replication factor 1
  * unless KAFKA_REPLICATION says otherwise). Already existing is not an
  * error. Returns 0, or -1 with err.

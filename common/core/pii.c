@@ -16,8 +16,8 @@
 #define PII_NONCE 12
 #define PII_TAG 16
 
-/* hex_key - 64 hex characters into 32 bytes; -1 if malformed */
-static int hex_key(const char *hex, unsigned char out[32])
+/* pii_hex_key - 64 hex characters into 32 bytes; -1 if malformed */
+int pii_hex_key(const char *hex, unsigned char out[32])
 {
     if (hex == NULL || strlen(hex) != 64)
         return -1;
@@ -42,11 +42,11 @@ static int hex_key(const char *hex, unsigned char out[32])
 int pii_keys_parse(const char *enc_hex, const char *index_hex, pii_keys *keys, char *err,
                    size_t errlen)
 {
-    if (hex_key(enc_hex, keys->enc) < 0) {
+    if (pii_hex_key(enc_hex, keys->enc) < 0) {
         snprintf(err, errlen, "PII_ENC_KEY must be 64 hex characters (32 bytes)");
         return -1;
     }
-    if (hex_key(index_hex, keys->index) < 0) {
+    if (pii_hex_key(index_hex, keys->index) < 0) {
         snprintf(err, errlen, "PII_INDEX_KEY must be 64 hex characters (32 bytes)");
         return -1;
     }

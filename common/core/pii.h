@@ -28,6 +28,12 @@ int pii_keys_parse(const char *enc_hex, const char *index_hex, pii_keys *keys, c
                    size_t errlen);
 
 /*
+ * pii_hex_key - 64 hex characters into a 32-byte key (a sealing key of
+ * pii_encrypt alone fills keys.enc this way). Returns 0, or -1 if malformed.
+ */
+int pii_hex_key(const char *hex, unsigned char out[32]);
+
+/*
  * pii_encrypt - encrypt plain into out as Base64 of
  * version(1) | nonce(12) | ciphertext | tag(16). outlen must be at least
  * pii_encrypted_len(strlen(plain)). Returns 0, or -1 on failure.

@@ -10,12 +10,15 @@
  */
 #include "core/service.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/event.h"
 #include "core/idem.h"
 #include "core/metrics.h"
 #include "util/crypto.h"
@@ -38,8 +41,24 @@ static const cfg_param common_params[SVC_NPARAMS] = {
                                      "statement timeout in ms"},
     [SVC_KAFKA_BROKERS] = {"KAFKA_BROKERS", CFG_STR, "127.0.0.1:19092", 0, 0,
                            "Kafka bootstrap servers"},
-    [SVC_JWT_SECRET] = {"JWT_SECRET", CFG_SECRET, NULL, 0, 0,
-                        "HS256 key for bearer tokens, at least 32 bytes"},
+    [SVC_JWT_SECRET] = {"JWT_SECRET", CFG_SECRET, "", 0, 0,
+                        "development only: HS256 key (32 bytes or more) also accepted for "
+                        "tokens without iss; empty in production"},
+    [SVC_AUTH_ISSUER] = {"AUTH_ISSUER", CFG_STR, "http://127.0.0.1:8086", 0, 0,
+                         "iss of the accounts service's tokens; empty: none"},
+    [SVC_AUTH_JWKS_URL] = {"AUTH_JWKS_URL", CFG_STR, "", 0, 0,
+                           "its JWKS; empty: AUTH_ISSUER/.well-known/jwks.json"},
+    [SVC_AUTH_AUDIENCE] = {"AUTH_AUDIENCE", CFG_STR, "shantang", 0, 0,
+                           "the aud every access token must hold"},
+    [SVC_AUTH_ISSUERS_FILE] = {"AUTH_ISSUERS_FILE", CFG_STR, "", 0, 0,
+                               "outside identity providers with their claim mappings (JSON); "
+                               "empty: none"},
+    [SVC_AUTH_CLOCK_SKEW_S] = {"AUTH_CLOCK_SKEW_S", CFG_INT, "60", 0, 300,
+                               "leeway in seconds for exp, nbf and iat"},
+    [SVC_AUTH_JWKS_REFRESH_S] = {"AUTH_JWKS_REFRESH_S", CFG_INT, "300", 1, 86400,
+                                 "the issuers' JWKS are fetched again this often"},
+    [SVC_AUTH_JWKS_MIN_REFRESH_S] = {"AUTH_JWKS_MIN_REFRESH_S", CFG_INT, "60", 1, 3600,
+                                     "a token with an unknown kid refetches at most this often"},
     [SVC_LOG_LEVEL] = {"LOG_LEVEL", CFG_STR, "info", 0, 0, "debug, info, warn, error or fatal"},
     [SVC_MIGRATIONS_DIR] = {"MIGRATIONS_DIR", CFG_STR, "/usr/share/shantang/sql", 0, 0,
                             "where schemas/sql is installed"},
@@ -108,6 +127,75 @@ static double gauge_published(void *arg)
     return (double)outbox_relay_published(((service_ctx *)arg)->relay);
 }
 
+static const char *const auth_topics[] = {"accounts.v1", NULL};
+
+/*
+ * service_auth_apply - account.revoked: record the account's revocation
+ * time in auth_revocations (the latest wins) and apply it to the verifier.
+ * Other account events are ignored here.
+ */
+static kafka_apply_result service_auth_apply(PGconn *conn, const cJSON *ev, void *arg, char *err,
+                                             size_t errlen)
+{
+    service_ctx *ctx = arg;
+    if (strcmp(event_type(ev), "account.revoked") != 0)
+        return KAFKA_APPLY_OK;
+    const cJSON *data = event_data(ev);
+    const char *account =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "account_id"));
+    const cJSON *before = cJSON_GetObjectItemCaseSensitive(data, "revoked_before");
+    if (account == NULL || strlen(account) >= 64 || !cJSON_IsNumber(before)) {
+        snprintf(err, errlen, "account.revoked without account_id or revoked_before");
+        return KAFKA_APPLY_PERMANENT;
+    }
+    char b[24];
+    snprintf(b, sizeof(b), "%ld", (long)before->valuedouble);
+    const char *params[2] = {account, b};
+    db_err dberr;
+    PGresult *res = db_exec(
+        conn,
+        "INSERT INTO auth_revocations (account_id, revoked_before) VALUES "
+        "($1, $2::bigint) ON CONFLICT (account_id) DO UPDATE SET "
+        "revoked_before = greatest(auth_revocations.revoked_before, "
+        "$2::bigint), seq = nextval('auth_revocations_seq'), updated_at = clock_timestamp()",
+        2, params, &dberr);
+    if (res == NULL) {
+        snprintf(err, errlen, "%s", dberr.msg);
+        return KAFKA_APPLY_RETRY;
+    }
+    PQclear(res);
+    auth_verifier_revoke(ctx->auth, account, (long)before->valuedouble);
+    return KAFKA_APPLY_OK;
+}
+
+/*
+ * service_auth_reload - apply the revocations recorded since seen (a row
+ * id), as any instance's consumer recorded them. Returns the new mark.
+ */
+static long service_auth_reload(service_ctx *ctx, long seen)
+{
+    db_err err;
+    char mark[24];
+    snprintf(mark, sizeof(mark), "%ld", seen);
+    PGconn *conn = db_acquire(ctx->db, 200, &err);
+    if (conn == NULL)
+        return seen;
+    const char *params[1] = {mark};
+    PGresult *res = db_exec(conn,
+                            "SELECT account_id, revoked_before, seq FROM auth_revocations WHERE "
+                            "seq > $1::bigint OR updated_at > now() - interval '30 seconds' "
+                            "ORDER BY seq",
+                            1, params, &err);
+    db_release(ctx->db, conn);
+    for (int i = 0; res && i < PQntuples(res); i++) {
+        auth_verifier_revoke(ctx->auth, PQgetvalue(res, i, 0), atol(PQgetvalue(res, i, 1)));
+        if (atol(PQgetvalue(res, i, 2)) > seen)
+            seen = atol(PQgetvalue(res, i, 2));
+    }
+    PQclear(res);
+    return seen;
+}
+
 /* migrate - the common tables, then the service's own migrations */
 static int migrate(service_ctx *ctx, char *err, size_t errlen)
 {
@@ -147,12 +235,15 @@ int service_main(int argc, char **argv, const service_def *def)
     }
 
     const service_command *command = NULL;
+    int cmd_argc = 0;
     for (int i = 1; i < argc; i++) {
-        for (size_t c = 0; c < def->ncommands && command == NULL; c++)
+        for (size_t c = 0; c < def->ncommands && command == NULL && i == 1; c++)
             if (strcmp(argv[i], def->commands[c].flag) == 0)
                 command = &def->commands[c];
-        if (command != NULL && argc == 2)
+        if (command != NULL && argc - 2 == command->nargs) {
+            cmd_argc = argc - 2;
             break;
+        }
         if (strcmp(argv[i], "--print-config") == 0) {
             printf("# shantang-%s configuration (environment variables)\n", def->name);
             cfg_print_sample(params, SVC_NPARAMS, stdout);
@@ -173,12 +264,13 @@ int service_main(int argc, char **argv, const service_def *def)
         return 64;
     }
     log_init(def->name, LOG_INFO);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the JWKS fetches use libcurl */
     if (geteuid() == 0) {
         log_fatal("refusing to run as root: run shantang-%s as its own unprivileged user",
                   def->name);
         return 78;
     }
-    service_ctx ctx = {.name = def->name};
+    service_ctx ctx = {.name = def->name, .argc = cmd_argc, .argv = argv + 2};
     ctx.common = cfg_load(params, SVC_NPARAMS, err, sizeof(err));
     if (ctx.common && def->nparams)
         ctx.own = cfg_load(def->params, def->nparams, err, sizeof(err));
@@ -194,10 +286,29 @@ int service_main(int argc, char **argv, const service_def *def)
     }
     log_init(def->name, (log_level)level);
     const char *jwt = cfg_str(ctx.common, SVC_JWT_SECRET);
-    if (strlen(jwt) < 32) {
-        log_fatal("configuration: JWT_SECRET must be at least 32 bytes");
+    if (*jwt && strlen(jwt) < 32) {
+        log_fatal("configuration: JWT_SECRET must be empty or at least 32 bytes");
         return 78;
     }
+    auth_verifier_config avc = {
+        .issuer = cfg_str(ctx.common, SVC_AUTH_ISSUER),
+        .jwks_url = cfg_str(ctx.common, SVC_AUTH_JWKS_URL),
+        .audience = cfg_str(ctx.common, SVC_AUTH_AUDIENCE),
+        .issuers_file = cfg_str(ctx.common, SVC_AUTH_ISSUERS_FILE),
+        .hs256_key = *jwt ? (const unsigned char *)jwt : NULL,
+        .hs256_len = strlen(jwt),
+        .skew_s = (int)cfg_int(ctx.common, SVC_AUTH_CLOCK_SKEW_S),
+        .refresh_s = (int)cfg_int(ctx.common, SVC_AUTH_JWKS_REFRESH_S),
+        .min_refresh_s = (int)cfg_int(ctx.common, SVC_AUTH_JWKS_MIN_REFRESH_S),
+    };
+    if (command == NULL && (ctx.auth = auth_verifier_new(&avc, err, sizeof(err))) == NULL) {
+        log_fatal("configuration: %s", err);
+        ctx.common = cfg_free(ctx.common);
+        ctx.own = cfg_free(ctx.own);
+        return 78;
+    }
+    if (*jwt)
+        log_warn("JWT_SECRET is set: HS256 development tokens are accepted");
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -210,6 +321,7 @@ int service_main(int argc, char **argv, const service_def *def)
     db_err dberr;
     kafka_consumer **consumers = service_consumers;
     kafka_consumer_def cdefs[SERVICE_MAX_CONSUMERS];
+    char auth_group[64];
     http_server *http = NULL;
     const char *brokers = cfg_str(ctx.common, SVC_KAFKA_BROKERS);
 
@@ -248,11 +360,11 @@ int service_main(int argc, char **argv, const service_def *def)
         log_fatal("%s", err);
         goto out;
     }
-    if (def->nconsumers > SERVICE_MAX_CONSUMERS) {
+    if (def->nconsumers + 1 > SERVICE_MAX_CONSUMERS) {
         log_fatal("%zu consumers defined; at most %d", def->nconsumers, SERVICE_MAX_CONSUMERS);
         goto out;
     }
-    if (def->nconsumers > 0) {
+    {
         metrics_gauge_fn("shantang_consumer_applied", "Events applied since start", gauge_applied,
                          NULL);
         metrics_gauge_fn("shantang_consumer_duplicates", "Redelivered events skipped since start",
@@ -261,8 +373,14 @@ int service_main(int argc, char **argv, const service_def *def)
                          "Events sent to the dead-letter topic since start", gauge_deadlettered,
                          NULL);
     }
-    for (size_t i = 0; i < def->nconsumers; i++) {
-        cdefs[i] = def->consumers[i];
+    size_t nconsumers = def->nconsumers + 1;
+    for (size_t i = 0; i < nconsumers; i++) {
+        if (i < def->nconsumers) {
+            cdefs[i] = def->consumers[i];
+        } else { /* the revocations every service applies */
+            snprintf(auth_group, sizeof(auth_group), "%s.auth", def->name);
+            cdefs[i] = (kafka_consumer_def){auth_group, auth_topics, service_auth_apply, NULL};
+        }
         cdefs[i].ctx = &ctx;
         consumers[i] = kafka_consumer_start(brokers, &cdefs[i], ctx.db, err, sizeof(err));
         if (consumers[i] == NULL) {
@@ -275,8 +393,7 @@ int service_main(int argc, char **argv, const service_def *def)
         .port = (int)cfg_int(ctx.common, SVC_HTTP_PORT),
         .threads = (int)cfg_int(ctx.common, SVC_HTTP_THREADS),
         .body_limit = (size_t)cfg_int(ctx.common, SVC_HTTP_BODY_LIMIT),
-        .jwt_key = (const unsigned char *)jwt,
-        .jwt_key_len = strlen(jwt),
+        .verifier = ctx.auth,
         .routes = def->routes,
         .nroutes = def->nroutes,
         .ctx = &ctx,
@@ -287,8 +404,16 @@ int service_main(int argc, char **argv, const service_def *def)
         goto out;
     }
     log_info("shantang-%s %s listening on %s:%d", def->name, SHANTANG_VERSION, hc.addr, hc.port);
-    while (!service_stopping && !kafka_producer_fatal())
+    long last_upkeep = 0, revocations_seen = 0;
+    while (!service_stopping && !kafka_producer_fatal()) {
         usleep(100 * 1000);
+        long now = (long)time(NULL);
+        if (now - last_upkeep >= 2) {
+            last_upkeep = now;
+            auth_verifier_tick(ctx.auth, now);
+            revocations_seen = service_auth_reload(&ctx, revocations_seen);
+        }
+    }
     code = kafka_producer_fatal() ? 70 : 0;
     log_info("shutting down");
 out:
@@ -301,6 +426,7 @@ out:
     ctx.producer =
         kafka_producer_close(ctx.producer, (int)cfg_int(ctx.common, SVC_SHUTDOWN_TIMEOUT_MS));
     ctx.db = db_pool_free(ctx.db);
+    ctx.auth = auth_verifier_free(ctx.auth);
     ctx.own = cfg_free(ctx.own);
     ctx.common = cfg_free(ctx.common);
     return code;

@@ -10,6 +10,13 @@
  * SIGTERM/SIGINT (the handler only clears a flag). Shutdown in order: stop
  * HTTP (in-flight requests finish), stop consumers, the service's fini, stop
  * the relay, flush the producer with a deadline, close the database.
+ *
+ * Tokens: the verifier is built from the AUTH_* parameters (core/auth.h).
+ * Every service also runs the consumer group "<name>.auth" on accounts.v1:
+ * each account.revoked event is recorded in <schema>.auth_revocations and
+ * applied to the verifier at once; the main loop reloads that table every
+ * two seconds (so that every instance learns what any one consumed) and
+ * refreshes the issuers' JWKS when due.
  * `<program> --print-config` writes the sample environment file and exits.
  */
 #ifndef SHANTANG_CORE_SERVICE_H
@@ -34,6 +41,13 @@ enum {
     SVC_DB_STATEMENT_TIMEOUT_MS,
     SVC_KAFKA_BROKERS,
     SVC_JWT_SECRET,
+    SVC_AUTH_ISSUER,
+    SVC_AUTH_JWKS_URL,
+    SVC_AUTH_AUDIENCE,
+    SVC_AUTH_ISSUERS_FILE,
+    SVC_AUTH_CLOCK_SKEW_S,
+    SVC_AUTH_JWKS_REFRESH_S,
+    SVC_AUTH_JWKS_MIN_REFRESH_S,
     SVC_LOG_LEVEL,
     SVC_MIGRATIONS_DIR,
     SVC_OUTBOX_RETAIN_HOURS,
@@ -48,7 +62,10 @@ typedef struct service_ctx {
     db_pool *db;          /* pool on the service's schema */
     rd_kafka_t *producer; /* the idempotent producer (used by the relay) */
     outbox_relay *relay;  /* the relay; wake it after committing outbox rows */
+    auth_verifier *auth;  /* verifies bearer tokens; revocations are applied to it */
     void *state;          /* the service's own state, set by its init */
+    int argc;             /* a one-off command's arguments after its flag */
+    char **argv;          /* (borrowed from main) */
 } service_ctx;
 
 /*
@@ -60,6 +77,7 @@ typedef struct service_command {
     const char *flag;             /* "--verify" */
     const char *help;             /* one line for the usage message */
     int (*run)(service_ctx *ctx); /* the command; prints its own output */
+    int nargs;                    /* arguments it takes after the flag (ctx->argc) */
 } service_command;
 
 typedef struct service_def {

@@ -322,13 +322,22 @@ static int ctl_ping(int argc, char **argv)
     return ok ? 0 : 1;
 }
 
-/* ctl_topic_arg_ok - 1 if s looks like NAME:PARTITIONS with 1..10000 partitions */
+/* ctl_topic_arg_ok - 1 if s looks like NAME:PARTITIONS[:KEY=VALUE,...], 1..10000 partitions */
 static int ctl_topic_arg_ok(const char *s)
 {
-    const char *colon = strrchr(s, ':');
+    const char *colon = strchr(s, ':');
+    char parts[16];
     long n;
 
-    return colon && colon != s && ctl_parse_long(colon + 1, 1, 10000, &n) == 0;
+    if (colon == NULL || colon == s)
+        return 0;
+    const char *end = strchr(colon + 1, ':');
+    size_t len = end ? (size_t)(end - colon - 1) : strlen(colon + 1);
+    if (len == 0 || len >= sizeof(parts) || (end && strchr(end + 1, '=') == NULL))
+        return 0;
+    memcpy(parts, colon + 1, len);
+    parts[len] = '\0';
+    return ctl_parse_long(parts, 1, 10000, &n) == 0;
 }
 
 /* ctl_topics - create the missing topics of the command line */

@@ -37,14 +37,6 @@ typedef struct enrollment_state {
 /* enrollment_kind_valid - 1 for employment, land_transfer, share, supply, training */
 int enrollment_kind_valid(const char *kind);
 
-/*
- * enrollment_csv_encoding - the encoding of a CSV file judged from its first
- * n bytes: "utf-8" (a BOM allowed), "gbk" (read as GB 18030), or NULL for
- * neither. truncated says the sample was cut from a longer file, so a
- * character split at its end is not held against it.
- */
-const char *enrollment_csv_encoding(const unsigned char *sample, size_t n, int truncated);
-
 /* --- enrollment_readmodel.c --- */
 
 /* enrollment_apply - the consumer: villages from regions.v1, projects from projects.v1 */

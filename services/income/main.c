@@ -44,7 +44,8 @@ static const kafka_consumer_def income_consumers[] = {
 };
 
 static const service_command income_commands[] = {
-    {"--verify", "recompute every rollup from the ledger; exit 1 on any difference", income_verify},
+    {"--verify", "recompute every rollup from the ledger; exit 1 on any difference", income_verify,
+     0},
 };
 
 static income_state income_st;

@@ -68,6 +68,9 @@ static const cfg_param notifier_params[NTF_NPARAMS] = {
                         "whole-call timeout of one gateway request in ms"},
     [NTF_CONCURRENCY] = {"NOTIFIER_CONCURRENCY", CFG_INT, "32", 1, 256,
                          "gateway calls in flight at once"},
+    [NTF_SEAL_KEY] = {"NOTIFIER_SEAL_KEY", CFG_SECRET, "", 0, 0,
+                      "AES-256-GCM key opening sealed parameters (sign-in codes; the accounts "
+                      "service's ACCOUNTS_CODE_SEAL_KEY), 64 hex; empty: none"},
 };
 
 static const http_route notifier_routes[] = {
@@ -80,7 +83,7 @@ static const http_route notifier_routes[] = {
 };
 
 static const char *const notifier_consumed[] = {"households.v1", "income.v1", "suggestions.v1",
-                                                NULL};
+                                                "signin.v1", NULL};
 
 static const kafka_consumer_def notifier_consumers[] = {
     {"notifier", notifier_consumed, notifier_apply, NULL},
@@ -189,6 +192,14 @@ static int notifier_init(service_ctx *ctx, char *err, size_t errlen)
     st->backoff_cap_ms = cfg_int(c, NTF_BACKOFF_CAP_MS);
     st->timeout_ms = (int)cfg_int(c, NTF_TIMEOUT_MS);
     st->concurrency = (int)cfg_int(c, NTF_CONCURRENCY);
+    const char *seal = cfg_str(c, NTF_SEAL_KEY);
+    if (*seal) {
+        if (pii_hex_key(seal, st->seal.enc) < 0) {
+            snprintf(err, errlen, "NOTIFIER_SEAL_KEY must be 64 hex characters");
+            return -1;
+        }
+        st->has_seal = 1;
+    }
     ctx->state = st;
     metrics_counter("notifier_events_unrouted_total", "Events no route of the routing table names",
                     "");

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 #include "core/http.h"
 #include "core/kafka.h"
+#include "core/pii.h"
 #include "core/service.h"
 
 /* The notifier's own parameters, in table order (main.c). */
@@ -51,6 +52,7 @@ enum {
     NTF_BACKOFF_CAP_MS,
     NTF_TIMEOUT_MS,
     NTF_CONCURRENCY,
+    NTF_SEAL_KEY,
     NTF_NPARAMS
 };
 
@@ -276,8 +278,13 @@ typedef struct ntf_state {
     int64_t backoff_base_ms, backoff_cap_ms;
     int timeout_ms;
     int concurrency;
+    pii_keys seal; /* seal.enc opens "|sealed" parameters */
+    int has_seal;  /* 1 when NOTIFIER_SEAL_KEY is set */
     ntf_sender *sender;
 } ntf_state;
+
+/* The mark of a sealed parameter value in a delivery row. */
+#define NTF_SEALED_PREFIX "sealed:"
 
 /* notifier_apply - the consumer: events to delivery rows */
 kafka_apply_result notifier_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,

@@ -15,6 +15,9 @@
  *                "params": {"name": "head_name", "project": "project_name",
  *                           "contact": "village_code|contact"},
  *                "urgent": false}, ...]}
+ * A value "field|sealed" is a value the accounts service sealed (a sign-in
+ * code): it stays sealed in the delivery row and is opened with
+ * NOTIFIER_SEAL_KEY only when the sender builds the gateway request.
  * A value "field|yuan" formats fen as yuan; "field|contact" looks the
  * field's region code up in "contacts" (the village coordinators' and town
  * offices' contacts), which must then hold a "default".
@@ -104,6 +107,13 @@ int ntf_data_value(const cJSON *data, const char *spec, char *out, size_t outlen
         v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, seg) : NULL;
     if (v == NULL || cJSON_IsNull(v))
         return -1;
+    if (fmt && strcmp(fmt, "sealed") == 0) {
+        /* kept sealed until the sender opens it just before the gateway call */
+        if (!cJSON_IsString(v) || strlen(v->valuestring) + 8 > outlen)
+            return -1;
+        snprintf(out, outlen, "%s%s", NTF_SEALED_PREFIX, v->valuestring);
+        return 0;
+    }
     if (fmt && strcmp(fmt, "yuan") == 0) {
         if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
             return -1;
@@ -317,7 +327,8 @@ static int parse_route(ntf_routes *t, ntf_route *r, const cJSON *o, const cJSON 
                      r->name, p->string);
             return -1;
         }
-        if (bar && strcmp(bar, "|yuan") != 0 && strcmp(bar, "|contact") != 0) {
+        if (bar && strcmp(bar, "|yuan") != 0 && strcmp(bar, "|contact") != 0 &&
+            strcmp(bar, "|sealed") != 0) {
             snprintf(err, errlen, "route %s: parameter %s: unknown format %s", r->name, p->string,
                      bar + 1);
             return -1;

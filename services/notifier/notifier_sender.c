@@ -35,6 +35,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,7 +468,8 @@ static void claim(ntf_sender *s, int max)
     cJSON *params[256];
     const char *tpl_codes[256];
     int64_t claimed[256], now_ms = 0;
-    int nj = 0;
+    int nj = 0, nbad = 0;
+    char bad[256][37];
     for (int i = 0; i < n && nj < 256; i++) {
         const char *id = PQgetvalue(res, i, 0), *phone = PQgetvalue(res, i, 1);
         int urgent = PQgetvalue(res, i, 5)[0] == 't';
@@ -492,7 +494,8 @@ static void claim(ntf_sender *s, int max)
                 defer(s, id, q, "quiet hours");
                 continue;
             }
-            int64_t u = limit_until(s, id, phone, now_ms);
+            /* urgent messages (sign-in codes, escalations) are not held by per-phone limits */
+            int64_t u = urgent ? 0 : limit_until(s, id, phone, now_ms);
             if (u > now_ms) {
                 defer(s, id, u, "per-phone limit");
                 continue;
@@ -503,14 +506,28 @@ static void claim(ntf_sender *s, int max)
               *order = cJSON_Parse(PQgetvalue(res, i, 4));
         cJSON *ordered = cJSON_CreateObject();
         const cJSON *name;
+        int unsealed = 1;
         cJSON_ArrayForEach(name, order)
         {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, name->valuestring);
-            cJSON_AddStringToObject(ordered, name->valuestring,
-                                    cJSON_IsString(v) ? v->valuestring : "");
+            const char *text = cJSON_IsString(v) ? v->valuestring : "";
+            char open[64] = "";
+            if (strncmp(text, NTF_SEALED_PREFIX, strlen(NTF_SEALED_PREFIX)) == 0) {
+                unsealed = st->has_seal && pii_decrypt(&st->seal, text + strlen(NTF_SEALED_PREFIX),
+                                                       open, sizeof(open)) == 0;
+                text = open;
+            }
+            cJSON_AddStringToObject(ordered, name->valuestring, text);
+            OPENSSL_cleanse(open, sizeof(open));
         }
         cJSON_Delete(stored);
         cJSON_Delete(order);
+        if (!unsealed) {
+            cJSON_Delete(ordered);
+            if (nbad < 256)
+                snprintf(bad[nbad++], 37, "%s", id);
+            continue;
+        }
         ntf_job *j = calloc(1, sizeof(*j));
         if (j == NULL) {
             cJSON_Delete(ordered);
@@ -545,6 +562,9 @@ static void claim(ntf_sender *s, int max)
         PQclear(res);
         return;
     }
+    for (int i = 0; i < nbad; i++)
+        fail_row(s, bad[i], "cannot open a sealed parameter",
+                 "NOTIFIER_SEAL_KEY is missing or is not the key that sealed it");
     /* rows out of attempts (only reachable after a configuration change) */
     for (int i = 0; i < n; i++)
         if (atoi(PQgetvalue(res, i, 7)) >= st->max_attempts)

@@ -134,9 +134,9 @@ static int import(service_ctx *ctx)
 
 static const service_command suggestion_commands[] = {
     {"--supervise", "one supervisor pass (overdue, escalation, auto-close) at the service clock",
-     supervise},
+     supervise, 0},
     {"--import", "replay historical proposals (JSON lines on standard input) at their instants",
-     import},
+     import, 0},
 };
 
 static const service_def suggestion_service = {

@@ -4,11 +4,15 @@
  * registers them; everyone with a token may list them (supervisors pick
  * one when assigning). A unit lies in a known region, which fixes its side
  * of the border; a handler's token names its unit in the "unit" claim.
+ * unit.registered on suggestions.v1 tells the accounts service (handler
+ * grants name a unit).
  */
 #include "suggestion.h"
 
 #include <string.h>
 
+#include "core/event.h"
+#include "core/outbox.h"
 #include "core/page.h"
 
 typedef struct unit_input {
@@ -48,6 +52,16 @@ static int unit_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
                          "region_code is not a known region of either side");
         return -1;
     }
+    /* the accounts service learns units from this event (handler grants name one) */
+    cJSON *ev =
+        event_new("suggestion", "unit.registered", in->id, cJSON_Parse(PQgetvalue(res, 0, 0)));
+    if (ev == NULL || outbox_add(conn, SUGGESTION_TOPIC, in->id, ev, &err) < 0) {
+        cJSON_Delete(ev);
+        PQclear(res);
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    cJSON_Delete(ev);
     snprintf(resp->location, sizeof(resp->location), "/v1/units/%s", in->id);
     http_reply_raw(resp, 201, "application/json", PQgetvalue(res, 0, 0),
                    strlen(PQgetvalue(res, 0, 0)));

@@ -40,17 +40,23 @@ ENV = _read_env(ENV_FILE)
 
 
 def token(role, regions=(), unit=None, sub=None, ttl=None):
-    """A bearer token signed with the stack's secret."""
-    cmd = [ENV["CTL"], "token", "--secret-file", ENV["JWT_SECRET_FILE"], role]
-    for r in regions:
-        cmd += ["--region", r]
+    """A development access token minted by the stack's accounts service (an
+    ES256 at+jwt signed with its real key, verified by every service through
+    the published JWKS like any signed-in person's)."""
+    body = {"role": role, "regions": list(regions)}
     if unit:
-        cmd += ["--unit", unit]
+        body["unit"] = unit
     if sub:
-        cmd += ["--sub", sub]
+        body["sub"] = sub
     if ttl is not None:
-        cmd += ["--ttl", str(ttl)]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+        body["ttl"] = ttl
+    with open(ENV["DEV_MINT_SECRET_FILE"], encoding="utf-8") as f:
+        secret = f.read().strip()
+    r = http("POST", ENV["ACCOUNTS_URL"] + "/v1/dev/tokens", body,
+             headers={"X-Dev-Secret": secret})
+    if r.status != 200:
+        raise RuntimeError("token for %s not minted: %r" % (role, r))
+    return r.json["access_token"]
 
 
 class Response:

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "enrollment.h"
+#include "core/csvimport.h"
 #include "util/crypto.h"
 
 int main(void)
@@ -29,12 +30,12 @@ int main(void)
                                        "\xc9\xed\xb7\xdd\xd6\xa4\xba\xc5\r\n";
     static const unsigned char bom[] = "\xef\xbb\xbfhead_name,id_number\n";
     static const unsigned char junk[] = "\xff\xfe\xff\xfe\x80\x80";
-    CHECK_STR(enrollment_csv_encoding(utf8, sizeof(utf8) - 1, 0), "utf-8", "UTF-8 header");
-    CHECK_STR(enrollment_csv_encoding(gbk, sizeof(gbk) - 1, 0), "gbk", "GBK header");
-    CHECK_STR(enrollment_csv_encoding(bom, sizeof(bom) - 1, 0), "utf-8", "UTF-8 with a BOM");
-    CHECK(enrollment_csv_encoding(junk, sizeof(junk) - 1, 0) == NULL, "neither");
+    CHECK_STR(csvimport_encoding(utf8, sizeof(utf8) - 1, 0), "utf-8", "UTF-8 header");
+    CHECK_STR(csvimport_encoding(gbk, sizeof(gbk) - 1, 0), "gbk", "GBK header");
+    CHECK_STR(csvimport_encoding(bom, sizeof(bom) - 1, 0), "utf-8", "UTF-8 with a BOM");
+    CHECK(csvimport_encoding(junk, sizeof(junk) - 1, 0) == NULL, "neither");
     /* a sample cut inside a character: truncated forgives it, a whole file does not */
-    CHECK_STR(enrollment_csv_encoding(utf8, 5, 1), "utf-8", "UTF-8 cut mid-character");
-    CHECK_STR(enrollment_csv_encoding(gbk, 3, 1), "gbk", "GBK cut mid-character");
+    CHECK_STR(csvimport_encoding(utf8, 5, 1), "utf-8", "UTF-8 cut mid-character");
+    CHECK_STR(csvimport_encoding(gbk, 3, 1), "gbk", "GBK cut mid-character");
     return check_done();
 }

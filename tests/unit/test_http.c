@@ -794,12 +794,14 @@ int main(void)
     char err[256];
     http_server *srv = NULL;
     int port = 18000 + (int)(getpid() % 1000);
+    auth_verifier_config vc = {
+        .audience = "shantang", .hs256_key = key, .hs256_len = sizeof(key) - 1, .skew_s = 0};
+    auth_verifier *verifier = auth_verifier_new(&vc, err, sizeof(err));
     http_config cfg = {
         .addr = "127.0.0.1",
         .threads = 4,
         .body_limit = BODY_LIMIT,
-        .jwt_key = key,
-        .jwt_key_len = sizeof(key) - 1,
+        .verifier = verifier,
         .routes = routes,
         .nroutes = sizeof(routes) / sizeof(routes[0]),
         .ready = test_ready,
@@ -828,9 +830,9 @@ int main(void)
     c2.nroutes = 1;
     CHECK(http_start(&c2, err, sizeof(err)) == NULL, "pattern /v1/{a}x refused");
     c2 = cfg;
-    c2.jwt_key = NULL;
+    c2.verifier = NULL;
     c2.port = cfg.port + 1;
-    CHECK(http_start(&c2, err, sizeof(err)) == NULL && strstr(err, "JWT"),
+    CHECK(http_start(&c2, err, sizeof(err)) == NULL && strstr(err, "verifier"),
           "role routes without a key refused: %s", err);
 
     test_routing();
@@ -842,6 +844,7 @@ int main(void)
     test_builtins();
     test_pages();
     test_stop(srv);
+    auth_verifier_free(verifier);
     curl_global_cleanup();
     return check_done();
 }

@@ -1,0 +1,277 @@
+/*
+ * csvimport.c - the CSV import every bulk route shares (see csvimport.h).
+ *
+ * The body was spooled to disk by the HTTP front (a stream route); it is
+ * read one line at a time with getline, so a file of any size is never
+ * held in memory. Trusts nothing of the file: bytes that are neither UTF-8
+ * nor GB 18030 are reported per line, and only the importer's row function
+ * decides what a row means.
+ */
+#include "core/csvimport.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/csv.h"
+
+#define IMPORT_BATCH 500
+#define IMPORT_MAX_ERRORS 1000
+#define IMPORT_SAMPLE 65536
+
+/* utf8_ok - 1 if n bytes are UTF-8, allowing a sequence cut at the end */
+static int utf8_ok(const unsigned char *s, size_t n, int allow_cut)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || (len == 2 && c < 0xc2))
+            return 0;
+        if (i + len > n)
+            return allow_cut;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* to_utf8 - convert line (GB 18030) into out (malloc'd, caller frees); NULL if not convertible */
+static char *to_utf8(iconv_t cd, const char *line, size_t n)
+{
+    size_t cap = n * 2 + 4, left = cap - 1, inleft = n;
+    char *out = malloc(cap), *w = out, *r = (char *)line;
+    iconv(cd, NULL, NULL, NULL, NULL);
+    if (out == NULL || iconv(cd, &r, &inleft, &w, &left) == (size_t)-1) {
+        free(out);
+        return NULL;
+    }
+    *w = '\0';
+    return out;
+}
+
+typedef struct import_report {
+    long rows, imported, existing, invalid;
+    cJSON *errors; /* [{line, pointer, reason}] up to IMPORT_MAX_ERRORS */
+} import_report;
+
+/* report_error - one invalid row */
+static void report_error(import_report *r, long line, const http_resp *row)
+{
+    r->invalid++;
+    if (cJSON_GetArraySize(r->errors) >= IMPORT_MAX_ERRORS)
+        return;
+    cJSON *p = row->body ? cJSON_ParseWithLength(row->body, row->body_len) : NULL;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "line", (double)line);
+    const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail"));
+    cJSON_AddItemToObject(e, "pointer", ptr ? cJSON_CreateString(ptr) : cJSON_CreateNull());
+    cJSON_AddStringToObject(e, "reason", why ? why : "invalid row");
+    cJSON_AddItemToArray(r->errors, e);
+    cJSON_Delete(p);
+}
+
+/* simple - a statement without parameters; 0 or -1 */
+static int simple(PGconn *conn, const char *sql)
+{
+    db_err err;
+    PGresult *res = db_exec(conn, sql, 0, NULL, &err);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* import_row - one row under a savepoint; -1 on a database failure */
+static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvimport_def *def,
+                      void *arg, char **f, int nf, const int *col, long line, import_report *r)
+{
+    http_resp row = {0};
+    int rc = 0;
+    r->rows++;
+    if (simple(conn, "SAVEPOINT import_row") < 0)
+        return -1;
+    int got = def->row(conn, req, ctx, f, nf, col, &row, arg);
+    if (got == CSVIMPORT_IMPORTED) {
+        r->imported++;
+        rc = simple(conn, "RELEASE SAVEPOINT import_row");
+    } else {
+        rc = simple(conn, "ROLLBACK TO SAVEPOINT import_row");
+        if (got == CSVIMPORT_EXISTING)
+            r->existing++;
+        else if (got == CSVIMPORT_FAILED)
+            rc = -1;
+        else
+            report_error(r, line, &row);
+    }
+    free(row.body);
+    return rc;
+}
+
+/* header_columns - map the header's names to columns; the missing required ones in err */
+static int header_columns(const csvimport_def *def, char **f, int nf, int *col, char *err,
+                          size_t errlen)
+{
+    for (int c = 0; c < def->ncols; c++) {
+        col[c] = -1;
+        for (int i = 0; i < nf && col[c] < 0; i++)
+            for (int k = 0; k < CSVIMPORT_MAX_NAMES && def->names[c][k]; k++)
+                if (strcmp(f[i], def->names[c][k]) == 0)
+                    col[c] = i;
+    }
+    size_t used = 0;
+    for (int i = 0; i < def->nrequired && used < errlen; i++)
+        if (col[def->required[i]] < 0)
+            used +=
+                (size_t)snprintf(err + used, errlen - used, "%s%s (%s)", used ? ", " : "",
+                                 def->names[def->required[i]][0], def->names[def->required[i]][1]);
+    return used ? -1 : 0;
+}
+
+/* csvimport_encoding - "utf-8", "gbk" or NULL for a sample of a file */
+const char *csvimport_encoding(const unsigned char *sample, size_t n, int truncated)
+{
+    size_t skip = n >= 3 && memcmp(sample, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (utf8_ok(sample + skip, n - skip, truncated))
+        return "utf-8";
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (cd == (iconv_t)-1)
+        return NULL;
+    char *conv = to_utf8(cd, (const char *)sample, n);
+    /* a sample cut inside a two-byte character converts all but its last byte */
+    if (conv == NULL && truncated && n > 1)
+        conv = to_utf8(cd, (const char *)sample, n - 1);
+    iconv_close(cd);
+    int ok = conv != NULL;
+    free(conv);
+    return ok ? "gbk" : NULL;
+}
+
+/* csvimport_run - the whole import, answered in resp */
+void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvimport_def *def,
+                   void *arg)
+{
+    FILE *in = req->body_file;
+    unsigned char sample[IMPORT_SAMPLE];
+    char err[256];
+    int col[CSVIMPORT_MAX_COLS], gbk = 0;
+
+    if (in == NULL || req->body_len == 0) {
+        http_problem(resp, 400, "bad-request", "Empty import", NULL,
+                     "the body is %s as CSV with a header row", def->what);
+        return;
+    }
+    size_t n = fread(sample, 1, sizeof(sample), in);
+    rewind(in);
+    size_t skip = n >= 3 && memcmp(sample, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    const char *encoding = csvimport_encoding(sample, n, n == sizeof(sample));
+    if (encoding == NULL) {
+        http_problem(resp, 400, "bad-encoding", "Neither UTF-8 nor GBK", NULL,
+                     "the CSV must be UTF-8 or GBK (as a Chinese spreadsheet saves it)");
+        return;
+    }
+    gbk = strcmp(encoding, "gbk") == 0;
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (gbk && cd == (iconv_t)-1) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "no GB 18030 converter");
+        return;
+    }
+    char *line = NULL, *text = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    import_report r = {0, 0, 0, 0, cJSON_CreateArray()};
+    PGconn *conn = NULL;
+    int in_batch = 0, failed = 0, header = 0;
+
+    while (!failed && (len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        free(text);
+        text = NULL;
+        char *l = line + (lineno == 1 ? skip : 0);
+        if (gbk && (text = to_utf8(cd, l, strlen(l))) == NULL) {
+            http_resp row = {0};
+            http_problem(&row, 422, "bad-encoding", "Bad encoding", NULL, "line %ld is not GBK",
+                         lineno);
+            report_error(&r, lineno, &row);
+            r.rows++;
+            free(row.body);
+            continue;
+        }
+        char *t = csv_trim(text ? text : l);
+        if (*t == '\0')
+            continue;
+        if (!gbk && !utf8_ok((unsigned char *)t, strlen(t), 0)) {
+            http_resp row = {0};
+            http_problem(&row, 422, "bad-encoding", "Bad encoding", NULL, "line %ld is not UTF-8",
+                         lineno);
+            report_error(&r, lineno, &row);
+            r.rows++;
+            free(row.body);
+            continue;
+        }
+        char *f[CSVIMPORT_MAX_COLS];
+        int nf = csv_split(t, f, CSVIMPORT_MAX_COLS);
+        if (!header) {
+            if (header_columns(def, f, nf, col, err, sizeof(err)) < 0) {
+                http_problem(resp, 400, "no-header", "No usable header row", NULL,
+                             "the first row must name the columns; missing: %s", err);
+                failed = 2;
+                break;
+            }
+            header = 1;
+            continue;
+        }
+        if (!in_batch) {
+            if ((conn = service_tx_begin(ctx, resp)) == NULL) {
+                failed = 2;
+                break;
+            }
+            in_batch = 1;
+        }
+        if (import_row(conn, req, ctx, def, arg, f, nf, col, lineno, &r) < 0) {
+            failed = 1;
+            break;
+        }
+        if (r.rows % IMPORT_BATCH == 0) {
+            if (service_tx_end(ctx, conn, 1, resp) < 0)
+                failed = 2;
+            in_batch = 0;
+        }
+    }
+    if (in_batch) {
+        if (failed)
+            service_tx_end(ctx, conn, 0, NULL);
+        else if (service_tx_end(ctx, conn, 1, resp) < 0)
+            failed = 2;
+    }
+    free(line);
+    free(text);
+    if (cd != (iconv_t)-1)
+        iconv_close(cd);
+    if (failed == 1)
+        http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
+                     "the import stopped at line %ld; rows before it were kept, and importing "
+                     "the file again adds only the rest",
+                     lineno);
+    if (failed) {
+        cJSON_Delete(r.errors);
+        return;
+    }
+    if (!header) {
+        cJSON_Delete(r.errors);
+        http_problem(resp, 400, "no-header", "No header row", NULL, "the CSV holds no rows");
+        return;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "encoding", gbk ? "gbk" : "utf-8");
+    cJSON_AddNumberToObject(out, "rows", (double)r.rows);
+    cJSON_AddNumberToObject(out, "imported", (double)r.imported);
+    cJSON_AddNumberToObject(out, def->existing_label, (double)r.existing);
+    cJSON_AddNumberToObject(out, "invalid", (double)r.invalid);
+    cJSON_AddItemToObject(out, "errors", r.errors);
+    cJSON_AddBoolToObject(out, "errors_truncated", r.invalid > IMPORT_MAX_ERRORS);
+    http_reply_json(resp, 200, out);
+}
