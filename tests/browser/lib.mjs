@@ -4,7 +4,6 @@
 // gateway, screenshots under the build directory, and a guard that fails a
 // test on any Content-Security-Policy violation or uncaught page error.
 import { createRequire } from 'node:module'
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -31,14 +30,25 @@ export const GATEWAY = ENV.SMS_GATEWAY_URL
 export const SHOTS = join(process.env.SHANTANG_BUILD_DIR ?? ENV.BUILD_DIR ?? join(SOURCE, 'build'), 'console-screenshots')
 mkdirSync(SHOTS, { recursive: true })
 
-/** A bearer token signed with the stack's key (shantang-ctl token). */
-export function token(role, { regions = [], unit, sub, ttl } = {}) {
-  const args = ['token', '--secret-file', ENV.JWT_SECRET_FILE, role]
-  for (const r of regions) args.push('--region', r)
-  if (unit) args.push('--unit', unit)
-  if (sub) args.push('--sub', sub)
-  if (ttl) args.push('--ttl', String(ttl))
-  return execFileSync(ENV.CTL, args, { encoding: 'utf8' }).trim()
+/**
+ * A development access token for a role, minted by the stack's accounts
+ * service (POST /v1/dev/tokens with the instance's mint secret) and signed
+ * with its real key, so that every service verifies it like a signed-in one.
+ */
+export async function token(role, { regions = [], unit, sub, ttl } = {}) {
+  const body = { role }
+  if (regions.length) body.regions = regions
+  if (unit) body.unit = unit
+  if (sub) body.sub = sub
+  if (ttl) body.ttl = ttl
+  const secret = readFileSync(ENV.DEV_MINT_SECRET_FILE, 'utf8').trim()
+  const r = await fetch(ENV.ACCOUNTS_URL + '/v1/dev/tokens', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Dev-Secret': secret },
+    body: JSON.stringify(body),
+  })
+  if (!r.ok) throw new Error(`the accounts service minted no ${role} token: ${r.status} ${await r.text()}`)
+  return (await r.json()).access_token
 }
 
 /** A JSON call through the console's nginx, as the browser makes it. */
@@ -80,7 +90,7 @@ export async function browser({ width = 1440, height = 900 } = {}) {
     locale: 'zh-CN',
     timezoneId: 'Asia/Shanghai',
     acceptDownloads: true,
-    env: { ...process.env, LANG: 'zh_CN.UTF-8', LANGUAGE: 'zh_CN', TZ: 'Asia/Shanghai' },
+    env: { ...process.env, LANG: 'C.UTF-8', LANGUAGE: 'zh_CN', TZ: 'Asia/Shanghai' },
   })
   const problems = []
   const watch = (page) => {
@@ -115,14 +125,16 @@ export async function useToken(page, tok) {
 }
 
 /** The newest 6-digit code the test gateway received for a phone since `since` (ms). */
-export async function smsCode(phone, since, seconds = 20) {
+export async function smsCode(phone, since, seconds = 90) {
   const deadline = Date.now() + seconds * 1000
   while (Date.now() < deadline) {
     const r = await fetch(GATEWAY + '/_messages')
     const { messages } = await r.json()
-    const mine = messages.filter((m) => m.phone.replace(/^\+?86/, '') === phone && m._t * 1000 >= since - 1000)
+    const mine = messages.filter((m) => m.phone.replace(/^\+?86/, '') === phone && Date.parse(m.received_at) >= since - 1000)
     for (const m of mine.reverse()) {
-      const c = JSON.stringify(m.params ?? {}).match(/(?<!\d)\d{6}(?!\d)/)
+      const p = m.params ?? {}
+      if (typeof p.code === 'string' && /^\d{6}$/.test(p.code)) return p.code
+      const c = JSON.stringify(p).match(/(?<!\d)\d{6}(?!\d)/)
       if (c) return c[0]
     }
     await new Promise((res) => setTimeout(res, 250))
@@ -130,19 +142,34 @@ export async function smsCode(phone, since, seconds = 20) {
   throw new Error('no sign-in code for ' + phone + ' at the SMS gateway')
 }
 
-/** Sign in through the screen with phone + SMS code. */
-export async function signIn(page, phone) {
+/**
+ * Sign in through the screen: phone + the SMS code the test gateway received,
+ * or phone + password; `grant` picks the grant by its label when the account
+ * holds several. Returns the session the console keeps.
+ */
+export async function signIn(page, phone, { password, grant } = {}) {
   await page.goto(BASE + '/signin')
-  await page.getByLabel('手机号').fill(phone)
-  const since = Date.now()
-  await page.getByTestId('send-code').click()
-  const code = await smsCode(phone, since)
-  await page.getByLabel('短信验证码').fill(code)
+  if (password) {
+    await page.getByTestId('mode-password').click()
+    await page.getByLabel('手机号').fill(phone)
+    await page.getByLabel('密码').fill(password)
+  } else {
+    await page.getByLabel('手机号').fill(phone)
+    const since = Date.now()
+    await page.getByTestId('send-code').click()
+    await page.getByRole('status').filter({ hasText: '验证码已发送' }).waitFor()
+    const code = await smsCode(phone, since)
+    await page.getByLabel('短信验证码').fill(code)
+  }
   await page.getByTestId('signin').click()
   const enter = page.getByTestId('enter')
-  await Promise.race([page.waitForURL((u) => !u.pathname.startsWith('/signin')), enter.waitFor()])
-  if (await enter.isVisible().catch(() => false)) await enter.click()
+  await Promise.race([page.waitForURL((u) => !u.pathname.startsWith('/signin'), { timeout: 20000 }), enter.waitFor({ timeout: 20000 })])
+  if (await enter.isVisible().catch(() => false)) {
+    if (grant) await page.getByLabel(grant).check()
+    await enter.click()
+  }
   await page.waitForURL((u) => !u.pathname.startsWith('/signin'))
+  return page.evaluate(() => JSON.parse(localStorage.getItem('shantang.session')))
 }
 
 /** A full-page screenshot at phone (360) and desktop (1440) width. */
@@ -210,18 +237,47 @@ export async function fieldError(page, name) {
   return (await page.locator(`[data-error-for="${name}"]`).first().textContent())?.trim() ?? ''
 }
 
-/** The demo sign-ins by role, when the accounts service runs (phones of the demo data set). */
-export const DEMO_PHONES = { notable: '13905730001' }
+/** The demo's password for office staff (deploy/local/demo/load). */
+export const DEMO_PASSWORD = 'Shantang-demo-2026'
+
+/** The phone of the first demo account with a grant of `role` matching `match`. */
+export async function demoPhone(role, match = () => true) {
+  const admin = await token('admin')
+  let cursor = ''
+  for (let i = 0; i < 20; i++) {
+    const r = await api('accounts', `/v1/accounts?role=${role}&limit=200${cursor ? '&cursor=' + cursor : ''}`, admin)
+    if (r.status !== 200) throw new Error('accounts list: ' + r.status)
+    const a = r.json.items.find((x) => x.state !== 'disabled' && x.grants.some((g) => g.role === role && match(g, x)))
+    if (a) return a.phone
+    if (!r.json.next) break
+    cursor = encodeURIComponent(r.json.next)
+  }
+  throw new Error(`no demo ${role} account`)
+}
+
+const sessions = new Map()
 
 /**
- * Start a role's session: through the sign-in screen with the SMS code when
- * the accounts service runs and the role has a demo phone, else with a token.
+ * Start a role's session through the sign-in screen with the SMS code (or
+ * the password), as the demo account whose grant matches; a phone signs in
+ * once per test process (the codes are rate-limited per phone) and its
+ * session is reused by the later browsers of the same process.
  */
-export async function startAs(page, role, tokenOptions = {}) {
-  if (DEMO_PHONES[role] && !tokenOptions.forceToken && (await accountsReady())) {
-    await signIn(page, DEMO_PHONES[role])
-    return 'signin'
+export async function startAs(page, role, { match, password, grant } = {}) {
+  const phone = await demoPhone(role, match)
+  const kept = sessions.get(phone)
+  if (kept) {
+    await page.goto(BASE + '/signin')
+    await page.evaluate((s) => localStorage.setItem('shantang.session', JSON.stringify(s)), kept)
+    return kept
   }
-  await useToken(page, token(role, tokenOptions))
-  return 'token'
+  const s = await signIn(page, phone, { password, grant })
+  sessions.set(phone, s)
+  return s
+}
+
+/** Keep the rotated session of a page for the next browser of the same phone. */
+export async function keepSession(page) {
+  const s = await page.evaluate(() => JSON.parse(localStorage.getItem('shantang.session')))
+  if (s?.account?.phone) sessions.set(s.account.phone, s)
 }

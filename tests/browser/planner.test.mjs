@@ -6,9 +6,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BASE, SHOTS, api, browser, token, useToken, years, yuan, int, eventually } from './lib.mjs'
+import { BASE, SHOTS, api, browser, token, startAs, years, yuan, int, eventually, DEMO_PASSWORD } from './lib.mjs'
 
-const TOKEN = token('planner')
+const TOKEN = await token('planner')
+// the demo planner of everything (one grant, no regions), signing in with its password
+const PLANNER = { password: DEMO_PASSWORD, match: (g, a) => a.grants.length === 1 && !(g.regions ?? []).length }
 const YEAR = years().last
 
 async function ready(page) {
@@ -48,7 +50,8 @@ test('planner opens the dashboard, drills down to a village and exports', { time
   const b = await browser({ width: 1440, height: 900 })
   try {
     const { page } = b
-    await useToken(page, TOKEN)
+    await startAs(page, 'planner', PLANNER)
+    assert.equal(new URL(page.url()).pathname, '/dashboard', 'a planner lands on the dashboard')
     await page.goto(`${BASE}/dashboard?year=${YEAR}`)
     await ready(page)
     const all = await compareCards(page, {}, 'both sides')
@@ -103,7 +106,7 @@ test('a planner has no write actions', { timeout: 120000 }, async () => {
   const b = await browser({ width: 1440, height: 900 })
   try {
     const { page } = b
-    await useToken(page, TOKEN)
+    await startAs(page, 'planner', PLANNER)
     await page.goto(`${BASE}/dashboard?year=${YEAR}`)
     await ready(page)
     const nav = await page.$$eval('#nav a', (as) => as.map((a) => a.textContent.trim()))

@@ -4,30 +4,30 @@
 // queue, the notable gives (unsatisfied) feedback and reopens it once.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { BASE, api, browser, token, useToken, startAs, eventually, fieldError, DEMO_PHONES } from './lib.mjs'
+import { BASE, api, browser, startAs, keepSession, eventually, fieldError } from './lib.mjs'
 
 const VILLAGE = '330482105201'
 const UNIT = 'town-330482105000' // 广陈镇人民政府
 
-async function notableToken() {
-  const list = (await api('registry', '/v1/notables?limit=100', token('admin'))).json.items
-  const n = list.find((x) => x.phone === DEMO_PHONES.notable) ?? list[0]
-  return { id: n.id, tok: token('notable', { sub: n.id }) }
-}
+// the demo people who sign in with their SMS codes
+const NOTABLE = { match: (g) => !!g.notable_id }
+const SUPERVISOR = { match: (g) => (g.regions ?? []).includes('330482000000') }
+const HANDLER = { match: (g) => g.unit === UNIT }
 
 async function state(page) {
   return page.getByTestId('state').getAttribute('data-state')
 }
 
 test('notable submits, supervisor assigns, handler resolves, notable gives feedback and reopens', { timeout: 240000 }, async () => {
-  const notable = await notableToken()
   const title = '浏览器测试建议 ' + Date.now()
   let id
   // the notable, on a phone
   let b = await browser({ width: 360, height: 780 })
   try {
     const { page } = b
-    const how = await startAs(page, 'notable', { sub: notable.id })
+    const session = await startAs(page, 'notable', NOTABLE)
+    assert.equal(session.grant.role, 'notable')
+    assert.equal(new URL(page.url()).pathname, '/proposals', 'a notable lands on its proposals')
     await page.goto(BASE + '/proposals/new')
     await page.getByTestId('submit').click()
     assert.equal(await fieldError(page, 'title'), '请填写标题', 'an empty form names its fields')
@@ -43,16 +43,16 @@ test('notable submits, supervisor assigns, handler resolves, notable gives feedb
     await page.getByTestId('timeline').waitFor()
     await page.goto(BASE + '/proposals')
     await page.locator(`[data-id="${id}"]`).waitFor()
-    assert.ok(how === 'token' || how === 'signin')
     assert.deepEqual(b.problems, [])
   } finally {
+    await keepSession(b.page).catch(() => undefined)
     await b.close()
   }
   // the supervisor accepts and assigns it
   b = await browser({ width: 1440, height: 900 })
   try {
     const { page } = b
-    await useToken(page, token('supervisor'))
+    await startAs(page, 'supervisor', SUPERVISOR)
     await page.goto(BASE + '/supervise')
     await page.getByTestId('tab-intake').click()
     await page.locator(`[data-testid="intake"] [data-id="${id}"] a`).click()
@@ -62,13 +62,15 @@ test('notable submits, supervisor assigns, handler resolves, notable gives feedb
     await page.getByTestId('assign').click()
     await eventually(async () => (await state(page)) === 'assigned', 10000, 'assigned')
   } finally {
+    await keepSession(b.page).catch(() => undefined)
     await b.close()
   }
   // the handling unit, from its queue
   b = await browser({ width: 360, height: 780 })
   try {
     const { page } = b
-    await useToken(page, token('handler', { unit: UNIT }))
+    await startAs(page, 'handler', HANDLER)
+    assert.equal(new URL(page.url()).pathname, '/queue', 'a handler lands on its queue')
     await page.goto(BASE + '/queue')
     await page.locator(`[data-testid="queue"] [data-id="${id}"] a`).click()
     await page.getByTestId('send-resolve').click()
@@ -80,13 +82,14 @@ test('notable submits, supervisor assigns, handler resolves, notable gives feedb
     await page.getByTestId('send-resolve').click()
     await eventually(async () => (await state(page)) === 'resolved', 10000, 'resolved')
   } finally {
+    await keepSession(b.page).catch(() => undefined)
     await b.close()
   }
   // the notable: feedback, then the one reopening
   b = await browser({ width: 360, height: 780 })
   try {
     const { page } = b
-    await startAs(page, 'notable', { sub: notable.id })
+    const session = await startAs(page, 'notable', NOTABLE)
     await page.goto(`${BASE}/proposals/${id}`)
     const form = page.getByTestId('feedback-form')
     await form.waitFor()
@@ -99,9 +102,12 @@ test('notable submits, supervisor assigns, handler resolves, notable gives feedb
     await page.getByTestId('reopen').click()
     await eventually(async () => (await state(page)) === 'assigned', 10000, 'reopened')
     assert.equal(await page.getByTestId('reopen').count(), 0, 'reopened once only')
-    const s = (await api('suggestion', `/v1/suggestions/${id}`, notable.tok)).json
+    const tok = await page.evaluate(() => JSON.parse(localStorage.getItem('shantang.session')).access_token)
+    void session
+    const s = (await api('suggestion', `/v1/suggestions/${id}`, tok)).json
     assert.equal(s.reopen_count, 1)
   } finally {
+    await keepSession(b.page).catch(() => undefined)
     await b.close()
   }
 })

@@ -27,27 +27,27 @@ async function visit(b, path, name, wait) {
 }
 
 test('every screen at 360 and 1440 px', { timeout: 400000 }, async () => {
-  const admin = token('admin')
+  const admin = await token('admin')
   const household = (await api('enrollment', `/v1/households?village=${VILLAGE}&limit=1`, admin)).json.items[0]
   const notable = (await api('registry', '/v1/notables?limit=1', admin)).json.items[0]
-  const nt = token('notable', { sub: notable.id })
+  const nt = await token('notable', { sub: notable.id })
   const created = await api('suggestion', '/v1/suggestions', nt, {
     body: { title: '截图用建议：村道路灯', text: '建议在村主干道加装太阳能路灯。', category: 'infrastructure', village_codes: [VILLAGE] },
   })
   assert.equal(created.status, 201)
   const sid = created.json.id
-  const sup = token('supervisor')
+  const sup = await token('supervisor')
   await api('suggestion', `/v1/suggestions/${sid}/transitions`, sup, { body: { action: 'accept' } })
   await api('suggestion', `/v1/suggestions/${sid}/transitions`, sup, { body: { action: 'assign', unit_id: UNIT } })
 
   const b = await browser({ width: 1440, height: 900 })
   try {
     await visit(b, '/signin', 'signin', 'form')
-    await useToken(b.page, token('planner'))
+    await useToken(b.page, await token('planner'))
     await visit(b, `/dashboard?year=${years().last}`, 'planner-dashboard', '.dashboard[data-ready="1"]')
     await visit(b, `/dashboard?year=${years().last}&region=${VILLAGE}`, 'planner-dashboard-village', '.dashboard[data-ready="1"]')
 
-    await useToken(b.page, token('coordinator', { regions: [VILLAGE] }))
+    await useToken(b.page, await token('coordinator', { regions: [VILLAGE] }))
     await visit(b, '/households', 'coordinator-households', '[data-testid="household"]')
     await b.page.goto(BASE + '/households/new')
     await b.page.getByLabel('身份证号').fill(wrongCheck(idNumber()))
@@ -63,7 +63,7 @@ test('every screen at 360 and 1440 px', { timeout: 400000 }, async () => {
     await visit(b, '/proposals/new', 'notable-proposal-new', 'form')
     await visit(b, `/proposals/${sid}`, 'notable-proposal', '[data-testid="timeline"]')
 
-    await useToken(b.page, token('handler', { unit: UNIT }))
+    await useToken(b.page, await token('handler', { unit: UNIT }))
     await visit(b, '/queue', 'handler-queue', '[data-testid="queue"] li')
     await visit(b, `/proposals/${sid}`, 'handler-proposal', '[data-testid="resolve-form"]')
 
