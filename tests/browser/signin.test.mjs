@@ -62,8 +62,8 @@ test('an account with two grants chooses one, switches, and signs out', { timeou
     await page.getByLabel('管理员').check()
     await page.getByTestId('enter').click()
     await page.waitForURL((u) => u.pathname === '/admin/accounts')
-    await page.waitForSelector('[data-testid="accounts"] > li')
-    assert.ok((await page.locator('[data-testid="accounts"] > li').count()) > 10, 'the demo accounts are listed')
+    await page.waitForSelector('[data-testid="accounts"] tbody tr')
+    assert.ok((await page.locator('[data-testid="accounts"] tbody tr').count()) > 10, 'the demo accounts are listed')
     await shots(page, 'admin-accounts-signed-in')
     // switch to the planner grant in the header: a new token for that grant
     const before = await page.evaluate(() => JSON.parse(localStorage.getItem('shantang.session')))
