@@ -149,8 +149,12 @@ auth_verifier *auth_verifier_new(const auth_verifier_config *cfg, char *err, siz
 /* auth_verifier_free - release everything; returns NULL */
 auth_verifier *auth_verifier_free(auth_verifier *v);
 
-/* auth_verifier_set_fetch - replace the JWKS fetcher of our issuer (the accounts service's own) */
-void auth_verifier_set_fetch(auth_verifier *v, auth_jwks_fetch_fn fn, void *arg);
+/*
+ * auth_verifier_set_fetch - replace the JWKS fetcher of issuer i (0: ours
+ * when AUTH_ISSUER is set, then the issuers file's in order): the accounts
+ * service reads its own keys from memory, unit tests serve theirs.
+ */
+void auth_verifier_set_fetch(auth_verifier *v, int issuer, auth_jwks_fetch_fn fn, void *arg);
 
 /*
  * auth_verify - verify token at now (Unix seconds) and fill out. Returns 0,

@@ -15,11 +15,13 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/crypto.h"
 #include "util/jose.h"
 #include "util/log.h"
 
@@ -30,6 +32,8 @@
 #define AUTH_MAX_KEYS 16           /* keys kept per issuer */
 #define AUTH_MAX_ISSUERS 8         /* ours and the outside ones */
 #define AUTH_REVOKE_KEEP_S 86400   /* revocations kept this long (longer than any token) */
+#define AUTH_CACHE_SLOTS 4096      /* tokens remembered as verified */
+#define AUTH_CACHE_STRIPES 64      /* locks over the slots */
 
 typedef struct auth_key {
     char kid[128];  /* the JWK's kid ("" when it has none) */
@@ -55,6 +59,7 @@ typedef struct auth_issuer {
     pthread_rwlock_t lock; /* guards keys and nkeys */
     auth_key keys[AUTH_MAX_KEYS];
     int nkeys;
+    atomic_long generation;     /* bumped whenever the keys change (cached tokens lapse) */
     pthread_mutex_t fetch_lock; /* one fetch at a time; guards the times below */
     long last_try;              /* last fetch attempt, Unix seconds */
     long last_ok;               /* last successful fetch */
@@ -65,7 +70,22 @@ typedef struct auth_revocation {
     long before;      /* tokens issued before this are refused */
 } auth_revocation;
 
+/*
+ * A token verified once is remembered by its SHA-256 until it expires, so
+ * that a client sending the same token again costs a hash, not a signature
+ * check. The entry holds the issuer's key generation: when the issuer's
+ * keys change, it lapses. Revocation and expiry are checked on every hit.
+ */
+typedef struct auth_cached {
+    unsigned char digest[32]; /* SHA-256 of the token */
+    int used;                 /* 1 when the slot holds a token */
+    long generation;          /* its issuer's key generation when verified */
+    auth_claims claims;       /* what it gave */
+} auth_cached;
+
 struct auth_verifier {
+    auth_cached *cache;                              /* AUTH_CACHE_SLOTS entries */
+    pthread_mutex_t cache_locks[AUTH_CACHE_STRIPES]; /* slot i under lock i % stripes */
     auth_issuer *issuers[AUTH_MAX_ISSUERS];
     int nissuers;
     unsigned char *hs256; /* development key copy, or NULL */
@@ -193,6 +213,12 @@ static int issuer_refresh(auth_issuer *is, long now)
     memcpy(old, is->keys, sizeof(old));
     memcpy(is->keys, fresh, sizeof(fresh));
     is->nkeys = n;
+    int changed = n != nold;
+    for (int i = 0; i < n && !changed; i++)
+        changed =
+            strcmp(fresh[i].kid, old[i].kid) != 0 || EVP_PKEY_eq(fresh[i].pkey, old[i].pkey) != 1;
+    if (changed)
+        atomic_fetch_add(&is->generation, 1);
     pthread_rwlock_unlock(&is->lock);
     for (int i = 0; i < nold; i++)
         EVP_PKEY_free(old[i].pkey);
@@ -359,6 +385,13 @@ auth_verifier *auth_verifier_new(const auth_verifier_config *cfg, char *err, siz
         return NULL;
     }
     pthread_mutex_init(&v->revoke_lock, NULL);
+    for (int i = 0; i < AUTH_CACHE_STRIPES; i++)
+        pthread_mutex_init(&v->cache_locks[i], NULL);
+    if ((v->cache = calloc(AUTH_CACHE_SLOTS, sizeof(*v->cache))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(v);
+        return NULL;
+    }
     snprintf(v->audience, sizeof(v->audience), "%s", cfg->audience ? cfg->audience : "");
     v->skew_s = cfg->skew_s;
     v->refresh_s = cfg->refresh_s > 0 ? cfg->refresh_s : 300;
@@ -415,18 +448,20 @@ auth_verifier *auth_verifier_free(auth_verifier *v)
     }
     free(v->revoked);
     pthread_mutex_destroy(&v->revoke_lock);
+    for (int i = 0; i < AUTH_CACHE_STRIPES; i++)
+        pthread_mutex_destroy(&v->cache_locks[i]);
+    free(v->cache);
     free(v);
     return NULL;
 }
 
-/* auth_verifier_set_fetch - our issuer's keys from fn instead of HTTP */
-void auth_verifier_set_fetch(auth_verifier *v, auth_jwks_fetch_fn fn, void *arg)
+/* auth_verifier_set_fetch - issuer i's keys from fn instead of HTTP */
+void auth_verifier_set_fetch(auth_verifier *v, int issuer, auth_jwks_fetch_fn fn, void *arg)
 {
-    for (int i = 0; v && i < v->nissuers; i++)
-        if (v->issuers[i]->ours) {
-            v->issuers[i]->fetch = fn;
-            v->issuers[i]->fetch_arg = arg;
-        }
+    if (v == NULL || issuer < 0 || issuer >= v->nissuers)
+        return;
+    v->issuers[issuer]->fetch = fn;
+    v->issuers[issuer]->fetch_arg = arg;
 }
 
 /* ---------- revocation ---------- */
@@ -661,9 +696,79 @@ static int find_and_verify(auth_issuer *is, const char *kid, jose_alg alg, const
     return rc;
 }
 
-/* auth_verify - every check of auth.h, in order */
+/* cache_slot - the slot of a digest */
+static size_t cache_slot(const unsigned char d[32])
+{
+    return ((size_t)d[0] | (size_t)d[1] << 8 | (size_t)d[2] << 16) % AUTH_CACHE_SLOTS;
+}
+
+/* cache_get - 1 and out filled when digest was verified under its issuer's current keys */
+static int cache_get(auth_verifier *v, const unsigned char d[32], auth_claims *out)
+{
+    size_t i = cache_slot(d);
+    int hit = 0;
+    pthread_mutex_lock(&v->cache_locks[i % AUTH_CACHE_STRIPES]);
+    auth_cached *e = &v->cache[i];
+    if (e->used && memcmp(e->digest, d, 32) == 0 && e->claims.issuer < v->nissuers &&
+        e->generation == atomic_load(&v->issuers[e->claims.issuer]->generation)) {
+        *out = e->claims;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&v->cache_locks[i % AUTH_CACHE_STRIPES]);
+    return hit;
+}
+
+/* cache_put - remember a verified token */
+static void cache_put(auth_verifier *v, const unsigned char d[32], const auth_claims *c,
+                      long generation)
+{
+    size_t i = cache_slot(d);
+    pthread_mutex_lock(&v->cache_locks[i % AUTH_CACHE_STRIPES]);
+    auth_cached *e = &v->cache[i];
+    memcpy(e->digest, d, 32);
+    e->claims = *c;
+    e->generation = generation;
+    e->used = 1;
+    pthread_mutex_unlock(&v->cache_locks[i % AUTH_CACHE_STRIPES]);
+}
+
+static int verify_full(auth_verifier *v, const char *token, long now, auth_claims *out, char *err,
+                       size_t errlen);
+
+/* auth_verify - a token verified before (and still in time, not revoked), or every check */
 int auth_verify(auth_verifier *v, const char *token, long now, auth_claims *out, char *err,
                 size_t errlen)
+{
+    unsigned char d[32];
+    size_t len = token ? strnlen(token, AUTH_TOKEN_MAX + 1) : 0;
+    if (len == 0 || len > AUTH_TOKEN_MAX)
+        return verify_full(v, token, now, out, err, errlen);
+    crypto_sha256(token, len, d);
+    if (cache_get(v, d, out)) {
+        const auth_issuer *is = v->issuers[out->issuer];
+        if (out->exp + v->skew_s <= now) {
+            snprintf(err, errlen, "expired");
+        } else if (is->ours && out->iat < revoked_before(v, out->account)) {
+            snprintf(err, errlen, "revoked");
+        } else {
+            return 0;
+        }
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    /* the generations before the check: keys that change during it void the entry */
+    long generation[AUTH_MAX_ISSUERS];
+    for (int i = 0; i < v->nissuers; i++)
+        generation[i] = atomic_load(&v->issuers[i]->generation);
+    int rc = verify_full(v, token, now, out, err, errlen);
+    if (rc == 0 && out->account[0]) /* HS256 development tokens carry no account: not kept */
+        cache_put(v, d, out, generation[out->issuer]);
+    return rc;
+}
+
+/* verify_full - every check of auth.h, in order */
+static int verify_full(auth_verifier *v, const char *token, long now, auth_claims *out, char *err,
+                       size_t errlen)
 {
     jose_jws jws;
     memset(out, 0, sizeof(*out));

@@ -288,6 +288,7 @@ int jose_sign(const EVP_PKEY *key, const unsigned char *secret, size_t secretlen
         return -1;
     unsigned char der[JOSE_MAX_SIG];
     size_t derlen = sizeof(der);
+    *siglen = JOSE_MAX_SIG; /* EVP_DigestSign reads the room, then writes the length */
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int ok =
         md &&

@@ -436,8 +436,12 @@ void accounts_dev_token(http_req *req, http_resp *resp, void *ctx)
         cJSON_AddStringToObject(g, "unit", unit);
     if (strcmp(role, "notable") == 0)
         cJSON_AddStringToObject(g, "notable_id", sub ? sub : "local-notable");
+    /* the subject as shantang-ctl token made it: the given one, else local-<role> */
     char account[80], err[128];
-    snprintf(account, sizeof(account), "dev-%s", sub ? sub : role);
+    if (sub)
+        snprintf(account, sizeof(account), "%s", sub);
+    else
+        snprintf(account, sizeof(account), "local-%s", role);
     long now = (long)time(NULL);
     char *token = acc_mint(st, account, g, now, 0, ttl ? (long)ttl : 86400, err, sizeof(err));
     cJSON_Delete(g);

@@ -388,6 +388,24 @@ out:
     return rc;
 }
 
+/* session_start - a new session for a signed-in account, audited with its method; 0 or -1 */
+static int session_start(acc_state *st, PGconn *conn, const char *account, const char *grant,
+                         const char *method, http_resp *resp)
+{
+    db_err err;
+    if (session_issue(st, conn, account, grant, NULL, resp) < 0)
+        return -1;
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(extra, "method", method);
+    if (acc_event(conn, account, account, "session.started", extra, &err) < 0) {
+        free(resp->body);
+        resp->body = NULL;
+        service_db_problem(resp, &err);
+        return -1;
+    }
+    return 0;
+}
+
 /* grant_arg - the optional grant_id of a body (a UUID); 0 or -1 after a 422 */
 static int grant_arg(const cJSON *body, const char **grant, http_resp *resp)
 {
@@ -487,13 +505,7 @@ void accounts_signin_verify(http_req *req, http_resp *resp, void *ctx)
         commit = 1;
         goto end;
     }
-    if (session_issue(st, conn, account, grant, NULL, resp) == 0) {
-        cJSON *extra = cJSON_CreateObject();
-        cJSON_AddStringToObject(extra, "method", "sms");
-        commit = acc_event(conn, account, account, "session.started", extra, &err) == 0;
-        if (!commit)
-            service_db_problem(resp, &err);
-    }
+    commit = session_start(st, conn, account, grant, "sms", resp) == 0;
 end:
     service_tx_end(ctx, conn, commit, resp);
 out:
@@ -605,13 +617,7 @@ void accounts_signin_password(http_req *req, http_resp *resp, void *ctx)
     PQclear(res);
     if (renewed)
         acc_event(conn, "system", account, "password.rehashed", NULL, &err);
-    if (session_issue(st, conn, account, grant, NULL, resp) == 0) {
-        cJSON *extra = cJSON_CreateObject();
-        cJSON_AddStringToObject(extra, "method", "password");
-        commit = acc_event(conn, account, account, "session.started", extra, &err) == 0;
-        if (!commit)
-            service_db_problem(resp, &err);
-    }
+    commit = session_start(st, conn, account, grant, "password", resp) == 0;
 end:
     service_tx_end(ctx, conn, commit, resp);
 out:

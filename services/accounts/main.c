@@ -157,7 +157,7 @@ static int accounts_init(service_ctx *ctx, char *err, size_t errlen)
     if (state_load(ctx, &accounts_st, err, errlen) < 0 ||
         acc_keys_start(&accounts_st, err, errlen) < 0)
         return -1;
-    auth_verifier_set_fetch(ctx->auth, acc_jwks_fetch, &accounts_st);
+    auth_verifier_set_fetch(ctx->auth, 0, acc_jwks_fetch, &accounts_st);
     if (*accounts_st.dev_secret)
         log_warn("ACCOUNTS_DEV_MINT_SECRET is set: POST /v1/dev/tokens mints tokens");
     return 0;

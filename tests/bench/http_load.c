@@ -7,9 +7,9 @@
  * JSON line: requests, answers with the expected status, seconds, rate and
  * latency percentiles. Only loopback URLs are accepted.
  *
- * With --ids FILE, "@ID@" in the URL is replaced by the next line of FILE
- * (request n takes line n), so that every request addresses another
- * resource (each household enrolled once, say).
+ * With --ids FILE, "@ID@" in the URL and in the body is replaced by the
+ * next line of FILE (request n takes line n, cycling), so that every request
+ * addresses another resource (each household enrolled once, say).
  *
  * Usage: http_load --url URL [--method POST] [--token T] [--body JSON]
  *        [--ids FILE] [--concurrency N] [--seconds S] [--expect CODE]
@@ -49,7 +49,7 @@ static void *worker(void *arg)
     load *l = arg;
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = NULL;
-    char auth[2048], *body = malloc(strlen(l->body) + 32);
+    char auth[2048], *body = malloc(strlen(l->body) + 32 + 512); /* room for @N@ and @ID@ */
 
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     if (l->token) {
@@ -69,6 +69,12 @@ static void *worker(void *arg)
             sprintf(body, "%.*s%ld%s", (int)(at - l->body), l->body, id, at + 3);
         else
             strcpy(body, l->body);
+        char *bslot = l->ids ? strstr(body, "@ID@") : NULL;
+        if (bslot) { /* the body's @ID@ too (a phone per request, say) */
+            char rest[4096];
+            snprintf(rest, sizeof(rest), "%s", bslot + 4);
+            snprintf(bslot, 512 + strlen(rest), "%.500s%s", l->ids[id % l->nids], rest);
+        }
         const char *slot = l->ids ? strstr(l->url, "@ID@") : NULL;
         if (slot) {
             snprintf(url, sizeof(url), "%.*s%s%s", (int)(slot - l->url), l->url,

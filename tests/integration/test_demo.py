@@ -10,7 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import ENV, Checks, http, stack, token  # noqa: E402
+from stacklib import ENV, Checks, http, psql, stack, token  # noqa: E402
 
 INCOME = ENV["INCOME_URL"]
 SUG = ENV["SUGGESTION_URL"]
@@ -55,16 +55,33 @@ def test_proposals_close_the_loop(c):
         r = http("GET", SUG + "/v1/suggestions?state=%s&limit=1000" % state, tok=sup)
         states[state] = len(r.json["items"])
         c.check(states[state] >= 1, "demo proposals in state %s: %d" % (state, states[state]))
-    c.check(sum(states.values()) >= 300, "300 or more proposals: %r" % states)
-    # The open ones past their due date are overdue once the supervisor has run.
+    # the loader's plan (deploy/local/demo/load): 230 closed satisfied, 14 closed
+    # unsatisfied, 8 closed by the supervisor, 10 reopened once and then closed
+    c.eq(states, {"submitted": 8, "accepted": 6, "rejected": 12, "assigned": 10,
+                  "in_progress": 14, "resolved": 8, "closed": 262}, "the demo's 320 proposals")
+    # The open ones past their due date are overdue once the supervisor has run (the
+    # service's own pass may have been first: which pass marked them is not fixed,
+    # what they are after a pass is). None resolved is 15 days old: nothing closes.
+    late = ("FROM suggestion.parts p JOIN suggestion.suggestions s ON s.id = p.suggestion_id "
+            "WHERE s.state IN ('assigned', 'in_progress') AND p.state <> 'resolved' AND ")
+    today = "(now() AT TIME ZONE 'Asia/Shanghai')::date"
+    due = int(psql("SELECT count(*) %s p.due_date < %s" % (late, today))[0][0])
     out = json.loads(stack("supervise").stdout.strip().splitlines()[-1])
-    c.check(out["overdue"] >= 0 and out["closed"] >= 0, "the supervisor pass runs: %r" % out)
+    c.check(out["closed"] == 0 and 0 <= out["overdue"] <= due,
+            "the supervisor pass: nothing to close, at most the %d late parts marked: %r"
+            % (due, out))
+    c.eq(psql("SELECT count(*) FILTER (WHERE p.overdue_at IS NOT NULL), count(*) FILTER "
+              "(WHERE p.overdue_at IS NULL) %s p.due_date < %s" % (late, today))[0],
+         [str(due), "0"], "every open part past its due date is overdue")
+    c.eq(psql("SELECT count(*) %s p.due_date >= %s AND p.overdue_at IS NOT NULL"
+              % (late, today)), [["0"]], "and no part before its due date")
+    late_proposals = int(psql("SELECT count(DISTINCT s.id) %s p.overdue_at IS NOT NULL"
+                              % late)[0][0])
+    c.check(late_proposals >= 1, "some open ones are overdue now: %d" % late_proposals)
     s = http("GET", SUG + "/v1/suggestions/stats", tok=token("planner")).json
     o = s["overall"]
-    c.check(o["received"] >= 300, "statistics: received %d" % o["received"])
-    c.check(o["closed"] >= 0.8 * o["received"], "most are closed: %d of %d"
-            % (o["closed"], o["received"]))
-    c.check(o["overdue"] >= 1, "some open ones are overdue now: %d" % o["overdue"])
+    c.eq((o["received"], o["rejected"], o["closed"], o["overdue"]),
+         (320, 12, 262, late_proposals), "statistics: received, rejected, closed, overdue")
     c.check(o["resolution_rate"] >= 0.85, "resolution rate %.3f" % o["resolution_rate"])
     c.check(o["satisfaction_rate"] >= 0.8, "satisfaction rate %.3f" % o["satisfaction_rate"])
     c.check(0 < o["median_days_to_resolve"] <= o["p90_days_to_resolve"],

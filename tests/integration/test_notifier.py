@@ -63,6 +63,12 @@ def gw(method, path, body=None):
     return r.json
 
 
+def calls(ph):
+    """The gateway's log of send calls for one phone: (provider, outcome, Unix seconds)."""
+    return [(x["provider"], x["outcome"], x["t"]) for x in gw("GET", "/_messages")["calls"]
+            if any(p.replace("+86", "") == ph for p in x["phones"])]
+
+
 def messages(ph=None):
     """Messages the gateway accepted, for one phone (any provider's spelling)."""
     msgs = gw("GET", "/_messages")["messages"]
@@ -266,13 +272,19 @@ def test_throttling_backs_off_then_delivers(c):
     reset_gateway()
     ph = phone()
     gw("POST", "/_control", {"throttle": 2, "provider": "aliyun", "for_phones": [ph]})
-    t0 = time.time()
     produce("household.registered", registered(ph))
     c.check(sent_for(ph, 1), "sent after the throttling")
     c.eq(outcome(ph), [["sent", "aliyun", "3", "SMS_480001"]],
          "backed off on the same provider (throttling is not failed over), third attempt")
-    # back-off base 500 ms in the stack: at least 250 + 500 ms of waiting
-    c.check(time.time() - t0 >= 0.75, "waited between attempts")
+    # timed on the gateway's clock, between the calls it received: back-off base
+    # 500 ms in the stack, half of it jitter, doubling: 250-500 ms, then 500-1000 ms
+    got = calls(ph)
+    c.eq([(p, o) for p, o, _ in got], [("aliyun", "throttle"), ("aliyun", "throttle"),
+                                       ("aliyun", "accepted")], "the gateway saw three calls")
+    if len(got) == 3:
+        gaps = [round(b[2] - a[2], 3) for a, b in zip(got, got[1:])]
+        c.check(gaps[0] >= 0.245 and gaps[1] >= 0.495,
+                "backed off at least 250 ms, then 500 ms between the calls: %r s" % gaps)
     c.eq(len(messages(ph)), 1, "one SMS")
     reset_gateway()
 
@@ -310,11 +322,17 @@ def test_bad_payloads(c):
     c.check(wait(lambda: metric("notifier_events_unrouted_total") > before, 30),
             "an event no route names is counted")
     c.eq(rows("event_id = '%s'" % eid), [], "and makes no delivery")
-    # an optional phone absent (income of a project): nothing, no dead letter
+    # an optional phone absent (income of a project): nothing, no dead letter. The
+    # event's id in processed_events (recorded in the transaction of its effects,
+    # dead letter included) shows it was processed before "nothing" is checked.
     eid = produce("income.recorded", {"id": str(uuid.uuid4()), "kind": "project_revenue",
                                       "amount_fen": 100}, topic="income.v1")
-    time.sleep(2)
+    c.check(wait(lambda: psql("SELECT count(*) FROM notifier.processed_events WHERE event_id = "
+                              "'%s'" % eid) == [["1"]], 60), "project income: processed")
     c.eq(rows("event_id = '%s'" % eid), [], "project income: no delivery")
+    c.eq(psql("SELECT count(*) FROM notifier.outbox WHERE topic = 'deadletter.v1' AND "
+              "payload->'data'->>'value' LIKE '%%%s%%'" % eid), [["0"]],
+         "project income: no dead letter")
 
 
 def metric(name):
@@ -475,6 +493,44 @@ def test_rate_limits(c):
         restart_notifier(None)
 
 
+def test_configured_order_and_attempt_cap(c):
+    """NOTIFIER_PROVIDERS in an order other than the default (webhook first) is
+    the order failover follows; NOTIFIER_MAX_ATTEMPTS=3 is the number of gateway
+    calls a message gets before it fails, counted in the gateway's call log."""
+    reset_gateway()
+    restart_notifier(["NOTIFIER_PROVIDERS=webhook,tencent,aliyun", "NOTIFIER_MAX_ATTEMPTS=3"])
+    try:
+        ph = phone()
+        gw("POST", "/_control", {"fail_5xx": 1, "provider": "webhook", "for_phones": [ph]})
+        produce("household.registered", registered(ph))
+        c.check(sent_for(ph), "sent (%r)" % rows("recipient = '%s'" % ph))
+        c.eq([(p, o) for p, o, _ in calls(ph)], [("webhook", "5xx"), ("tencent", "accepted")],
+             "the configured first provider first, then the second")
+        c.eq(outcome(ph), [["sent", "tencent", "2", "SMS_480001"]], "delivered by the second")
+        reset_gateway()
+        ph = phone()
+        gw("POST", "/_control", {"fail_5xx": 2, "provider": None, "for_phones": [ph]})
+        produce("household.registered", registered(ph))
+        c.check(sent_for(ph), "sent (%r)" % rows("recipient = '%s'" % ph))
+        c.eq([(p, o) for p, o, _ in calls(ph)],
+             [("webhook", "5xx"), ("tencent", "5xx"), ("aliyun", "accepted")],
+             "the default's first provider is the configured last")
+        reset_gateway()
+        # throttled for ever on the first provider: backed off there, three calls, failed
+        ph = phone()
+        gw("POST", "/_control", {"throttle": 1000, "provider": "webhook", "for_phones": [ph]})
+        produce("household.registered", registered(ph))
+        c.check(wait(lambda: rows("recipient = '%s' AND status = 'failed'" % ph), 60),
+                "failed after the last attempt (%r)" % rows("recipient = '%s'" % ph))
+        c.eq([(p, o) for p, o, _ in calls(ph)], [("webhook", "throttle")] * 3,
+             "exactly NOTIFIER_MAX_ATTEMPTS calls reached the gateway")
+        c.eq([r[2] for r in rows("recipient = '%s'" % ph)], ["3"], "attempts recorded: 3")
+        c.eq(messages(ph), [], "nothing sent")
+    finally:
+        reset_gateway()
+        restart_notifier(None)
+
+
 def test_receipts(c):
     """The gateway pushes a receipt for each accepted message (the stack starts it with
     the notifier's receipt URLs): the delivery becomes 'delivered' end to end. Receipts
@@ -553,6 +609,7 @@ if __name__ == "__main__":
         test_bad_payloads,
         test_quiet_hours_defer_then_send,
         test_rate_limits,
+        test_configured_order_and_attempt_cap,
         test_receipts,
         test_recovery_resends_only_when_provably_not_accepted,
         test_kill_mid_batch_none_twice_none_lost,  # last: the killed member slows rejoins

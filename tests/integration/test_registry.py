@@ -3,6 +3,7 @@ HTTP in, PostgreSQL rows, CloudEvents on projects.v1, every bad-input case,
 Idempotency-Key replay, and registration with the Kafka broker stopped."""
 import json
 import os
+import random
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -218,6 +219,21 @@ def test_idempotency_key(c):
     c.eq(count_projects(), before + 1, "still one row")
 
 
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015, no I, O, S, V, Z
+
+
+def fresh_uscc():
+    """A valid unified social credit code (GB 32100-2015 check character, computed
+    here) that no partner has: enterprise (91), Pinghu's division code, 9 random
+    characters of the organisation code."""
+    while True:
+        first17 = "91330482" + "".join(random.choice(USCC_ALPHABET) for _ in range(9))
+        total = sum(USCC_ALPHABET.index(ch) * pow(3, i, 31) for i, ch in enumerate(first17))
+        code = first17 + USCC_ALPHABET[(31 - total % 31) % 31]
+        if psql("SELECT count(*) FROM registry.partners WHERE uscc = '%s'" % code) == [["0"]]:
+            return code
+
+
 def test_notables_and_partners(c):
     phone = "139%08d" % (int(unique("x").split("-")[1], 16) % 10**8)
     r = http("POST", BASE + "/v1/notables", {"name": "测试乡贤", "phone": "+86 " + phone,
@@ -242,11 +258,17 @@ def test_notables_and_partners(c):
     problem(c, http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise",
                                                     "uscc": "91350100M000100Y44"}, tok=ADMIN),
             422, "/uscc", "wrong USCC check character")
-    ok = http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise",
-                                              "uscc": "91350100M000100Y43"}, tok=ADMIN)
-    c.check(ok.status in (201, 409), "valid USCC accepted (or already there)")
+    uscc = fresh_uscc()
+    ok = http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise", "uscc": uscc},
+              tok=ADMIN)
+    c.eq((ok.status, ok.json and ok.json.get("uscc")), (201, uscc),
+         "a valid USCC no partner has is accepted (%r)" % ok)
+    wrong = uscc[:17] + USCC_ALPHABET[(USCC_ALPHABET.index(uscc[17]) + 1) % 31]
     problem(c, http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise",
-                                                    "uscc": "91350100M000100Y43"}, tok=ADMIN),
+                                                    "uscc": wrong}, tok=ADMIN),
+            422, "/uscc", "the same code with another check character")
+    problem(c, http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise",
+                                                    "uscc": uscc}, tok=ADMIN),
             409, "/uscc", "duplicate USCC")
 
 

@@ -13,13 +13,14 @@ import csv
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import (ENV, ROOT, STACK, Checks, http, psql, stack, token,  # noqa: E402
+from stacklib import (ENV, ROOT, STACK, Checks, http, psql, stack, tail, token,  # noqa: E402
                       unique, wait_for_event)
 
 SUG = ENV["SUGGESTION_URL"]
@@ -299,7 +300,14 @@ def test_cross_border(c):
          "each side's part has its own due date")
     r = act(sid, F["unit_zj_tok"], "resolve", answer="浙江侧已办结")
     c.eq(r.json["state"], "in_progress", "one side resolved: not resolved yet")
-    c.eq(events(sid, "suggestion.resolved", seconds=3, want=1), [],
+    # the event of that transition is on the topic (keyed by the proposal, so after
+    # any earlier one): only then does "no suggestion.resolved" mean something
+    marker = [e for e in events(sid, "suggestion.progressed")
+              if e["data"].get("side") == "zhejiang" and e["data"].get("part_state") == "resolved"]
+    c.eq(len(marker), 1, "suggestion.progressed for the Zhejiang side's answer")
+    c.eq([m["value"]["type"] for m in tail("suggestions.v1")
+          if isinstance(m.get("value"), dict) and m["value"].get("subject") == sid
+          and m["value"].get("type") == "suggestion.resolved"], [],
          "no suggestion.resolved while a side is open")
     r = act(sid, F["unit_sh_tok"], "progress", note="上海侧协调中")
     c.eq({p["side"]: p["last_note"] for p in r.json["parts"]}["shanghai"], "上海侧协调中",
@@ -389,6 +397,10 @@ def test_stats(c):
          "/year", "a bad year is named")
 
 
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+                              r"SUMMARY: \w+Sanitizer")
+
+
 def supervise(now):
     out = stack("supervise", "--now", now.isoformat()).stdout.strip().splitlines()
     return json.loads(out[-1])
@@ -412,7 +424,12 @@ def test_supervisor(c):
     procs = [subprocess.Popen([STACK, "supervise", "--now", t1.isoformat()], env=supervise_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    ran = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    for i, (out, err, rc) in enumerate(ran):
+        # the stack fails a one-off command that prints a sanitizer report (exit 86)
+        c.eq(rc, 0, "concurrent pass %d exits 0 (stderr: %s)" % (i, err[-3000:]))
+        c.check(not SANITIZER_REPORT.search(err), "concurrent pass %d: no sanitizer report" % i)
+    outs = [json.loads((out.strip().splitlines() or ["{}"])[-1]) for out, _, _ in ran]
     c.check(sum(o["overdue"] for o in outs) >= 1, "the passes marked overdue parts: %r" % outs)
     p = get(over, SUP).json["parts"][0]
     c.eq((p["overdue"], p["escalation_level"]), (True, "village"),
@@ -460,7 +477,52 @@ def test_supervisor(c):
     c.eq(act(done, F["notable_tok"], "reopen").status, 409, "no reopening after auto-close")
 
 
+def part_level(sid):
+    """(escalation level, overdue) of a proposal's only part, as the supervisor left it."""
+    return tuple(psql("SELECT coalesce(escalation_level, ''), overdue_at IS NOT NULL "
+                      "FROM suggestion.parts WHERE suggestion_id = '%s'" % sid)[0])
+
+
+def test_thresholds_across_national_day(c):
+    """The escalation thresholds (3 working days at village, 5 at town) and the
+    15-day auto-close, each pinned at the day before and the day it acts, over
+    the 2026 Mid-Autumn and National Day holidays (1-7 October off, Saturday
+    10 October a make-up working day) of the shipped calendar. The service is
+    stopped meanwhile, so that only these passes at these instants act; the
+    proposal's due date and resolution are moved back into September by SQL."""
+    esc = assigned(c)
+    done = assigned(c)
+    c.eq(act(done, F["unit_zj_tok"], "resolve", answer="节前办结").status, 200, "resolved")
+
+    def at(day):
+        return datetime.datetime.combine(datetime.date.fromisoformat(day), datetime.time(10), CN)
+
+    stack("service-stop", "suggestion")
+    try:
+        psql("UPDATE suggestion.parts SET due_date = '2026-09-29' WHERE suggestion_id = '%s'"
+             % esc)
+        psql("UPDATE suggestion.suggestions SET resolved_at = '%s' WHERE id = '%s'"
+             % (at("2026-09-30").isoformat(), done))
+        want = [  # day of the pass, the part's level, the resolved proposal's state
+            ("2026-09-30", "village", "resolved"),  # due the 29th: overdue on Wednesday 30th
+            ("2026-10-09", "village", "resolved"),  # 8th, 9th: two working days at village
+            ("2026-10-10", "town", "resolved"),  # Saturday make-up day: the third
+            ("2026-10-14", "town", "resolved"),  # 14 days after the resolution
+            ("2026-10-15", "town", "closed"),  # 15 days; and four working days at town
+            ("2026-10-16", "county", "closed"),  # the fifth (12th-16th but the 10th counts)
+        ]
+        for day, level, state in want:
+            supervise(at(day))
+            c.eq(part_level(esc), (level, "t"), "%s: the overdue part at %s" % (day, level))
+            c.eq(psql("SELECT state, coalesce(closed_by, '') FROM suggestion.suggestions "
+                      "WHERE id = '%s'" % done)[0], [state, "auto" if state == "closed" else ""],
+                 "%s: the proposal resolved on 30 September is %s" % (day, state))
+    finally:
+        stack("service-start", "suggestion")
+
+
 if __name__ == "__main__":
     checks = Checks()
     checks.run([setup, test_whole_loop, test_reject, test_bad_input, test_forbidden, test_reopen,
-                test_cross_border, test_concurrent, test_visibility, test_stats, test_supervisor])
+                test_cross_border, test_concurrent, test_visibility, test_stats, test_supervisor,
+                test_thresholds_across_national_day])

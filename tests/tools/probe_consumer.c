@@ -8,10 +8,14 @@
  * applies the common migrations there, and counts every application of an
  * event id in probe_applied. It stops when --event ID has been seen and
  * --linger-ms more have passed, or after --max-seconds, and prints
- * {"applied": n, "duplicates": n, "deadlettered": n} on stdout.
+ * {"applied": n, "duplicates": n, "deadlettered": n} on stdout. With
+ * --retry-type TYPE, events of that type fail transiently for as long as it
+ * runs (the consumer keeps retrying them; their offsets must not be
+ * committed), so a test can stop it in the middle of an unfinished effect.
  *
  * Usage: probe_consumer --db URL --schema S --migrations DIR --brokers B
  *        --topic T --group G --event ID [--linger-ms N] [--max-seconds N]
+ *        [--retry-type TYPE]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@
 
 typedef struct probe {
     const char *wanted; /* the event id the test waits for */
+    const char *retry;  /* an event type refused transiently, or NULL */
     volatile int seen;  /* set once it was applied or skipped as a duplicate */
 } probe;
 
@@ -42,6 +47,10 @@ static kafka_apply_result probe_apply(PGconn *conn, const cJSON *ev, void *ctx, 
     if (strcmp(event_type(ev), "probe.poison") == 0) {
         snprintf(err, errlen, "probe.poison is refused on purpose");
         return KAFKA_APPLY_PERMANENT;
+    }
+    if (p->retry && strcmp(event_type(ev), p->retry) == 0) {
+        snprintf(err, errlen, "%s is held back on purpose", p->retry);
+        return KAFKA_APPLY_RETRY;
     }
     PGresult *res = db_exec(conn,
                             "INSERT INTO probe_applied (event_id, n) VALUES ($1, 1) "
@@ -72,7 +81,7 @@ int main(int argc, char **argv)
     const char *dir = arg(argc, argv, "--migrations", NULL);
     const char *brokers = arg(argc, argv, "--brokers", "127.0.0.1:19092");
     const char *topic = arg(argc, argv, "--topic", NULL), *group = arg(argc, argv, "--group", NULL);
-    probe p = {arg(argc, argv, "--event", ""), 0};
+    probe p = {arg(argc, argv, "--event", ""), arg(argc, argv, "--retry-type", NULL), 0};
     long linger = atol(arg(argc, argv, "--linger-ms", "3000"));
     long max_s = atol(arg(argc, argv, "--max-seconds", "60"));
     char err[512], ddl[256];

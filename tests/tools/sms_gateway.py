@@ -23,7 +23,7 @@ Endpoints
   POST /_control      faults, JSON: {"delay_ms", "fail_5xx", "throttle",
                       "reject_phones", "provider", "for_phones", "receipts"};
                       answers the fault state
-  GET  /_messages     {"messages": [...], "rejected_signatures": n}
+  GET  /_messages     {"messages": [...], "calls": [...], "rejected_signatures": n}
   POST /_reset        forget messages, webhook ids, faults and the count
   GET  /_health       {"ok": true}
 
@@ -47,6 +47,12 @@ Tencent's status callback array with "?token=" + the content of
 webhook secret. A failed push is counted ("receipts_failed" in /_messages),
 never retried. "receipts": false in /_control holds them back (until true
 or /_reset).
+
+"calls" lists every authenticated send call in arrival order, answered or
+not: {"provider", "phones", "outcome" ("accepted", "5xx", "throttle",
+"rejected", or "repeated" for a webhook-id answered from memory, phones
+then empty), "received_at", "t" (Unix seconds)}, so that a test can count a
+client's attempts and time its back-off from the gateway's own clock.
 
 "rejected_signatures" counts the requests refused at authentication: a
 signature that does not match, a missing or malformed signature, an unknown
@@ -223,6 +229,7 @@ class State:
     def reset(self):
         """Forget messages, webhook ids, faults and the rejection count (not nonces)."""
         self.messages = []
+        self.calls = []  # every authenticated send call: provider, phones, outcome, time
         self.webhook_ids = {}  # webhook-id -> our message id
         self.rejected = 0
         self.faults = {
@@ -259,6 +266,13 @@ class State:
         if not self.applies(provider):
             return False
         return phone_key(phone) in {phone_key(p) for p in self.faults["reject_phones"]}
+
+    def record_call(self, provider, phones, outcome):
+        """One send call in the call log, under the lock; returns outcome."""
+        t = time.time()
+        self.calls.append({"provider": provider, "phones": list(phones), "outcome": outcome,
+                           "received_at": now_iso(t), "t": round(t, 3)})
+        return outcome
 
     def delay(self, provider):
         """Seconds to hold the answer of a send call of provider."""
@@ -361,6 +375,8 @@ def aliyun_send(state, params, rid):
             raise aliyun_error(400, "Missing" + name, name + " is mandatory", rid)
     delay = state.delay("aliyun")
     fault = state.take_fault("aliyun", params["PhoneNumbers"].split(","))
+    if fault:
+        state.record_call("aliyun", params["PhoneNumbers"].split(","), fault)
     if fault == "5xx":
         return 500, {"Code": "isp.SYSTEM_ERROR", "Message": "isp.SYSTEM_ERROR",
                      "RequestId": rid}, delay
@@ -370,6 +386,7 @@ def aliyun_send(state, params, rid):
     phones = params["PhoneNumbers"].split(",")
     for p in phones:
         if not re.fullmatch(r"(\+|00)?\d{5,20}", p) or state.rejected_phone("aliyun", p):
+            state.record_call("aliyun", phones, "rejected")
             return 200, {"Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "非法手机号",
                          "RequestId": rid}, delay
     tparams = {}
@@ -385,6 +402,7 @@ def aliyun_send(state, params, rid):
             return 200, {"Code": "isv.PARAM_NOT_SUPPORT_URL", "Message": "不支持URL",
                          "RequestId": rid}, delay
     biz_id = "%d^0" % secrets.randbelow(10**18)
+    state.record_call("aliyun", phones, "accepted")
     t = time.time()
     for p in phones:
         state.messages.append({
@@ -536,6 +554,9 @@ def tencent_send(state, req, rid):
     session = req.get("SessionContext", "")
     delay = state.delay("tencent")
     fault = state.take_fault("tencent", phones)
+    state.record_call("tencent", phones, fault or (
+        "rejected" if any(not re.fullmatch(r"\+\d{6,15}", p) or state.rejected_phone("tencent", p)
+                          for p in phones) else "accepted"))
     if fault == "5xx":
         return 200, {"Response": {"Error": {"Code": "InternalError.Timeout",
                                             "Message": "Request timed out."},
@@ -623,6 +644,7 @@ def webhook_handle(state, headers, body):
             raise
 
         if msg_id in state.webhook_ids:
+            state.record_call("webhook", [], "repeated")
             return 200, {"id": state.webhook_ids[msg_id]}, state.delay("webhook")
         try:
             req = json.loads(body.decode("utf-8"))
@@ -636,6 +658,10 @@ def webhook_handle(state, headers, body):
         params = req.get("params", {})
         delay = state.delay("webhook")
         fault = state.take_fault("webhook", [req["phone"]])
+        bad = not re.fullmatch(r"\+?\d{5,20}", req["phone"]) or state.rejected_phone(
+            "webhook", req["phone"]) or any(isinstance(v, str) and URL_RE.search(v)
+                                            for v in params.values())
+        state.record_call("webhook", [req["phone"]], fault or ("rejected" if bad else "accepted"))
         if fault == "5xx":
             return 503, {"error": "gateway unavailable"}, delay
         if fault == "throttle":
@@ -765,7 +791,8 @@ def control_handle(state, body):
 def messages_handle(state):
     with state.lock:
         msgs = [{k: v for k, v in m.items() if not k.startswith("_")} for m in state.messages]
-        return 200, {"messages": msgs, "rejected_signatures": state.rejected,
+        return 200, {"messages": msgs, "calls": list(state.calls),
+                     "rejected_signatures": state.rejected,
                      "receipts_failed": state.receipts_failed}, 0.0
 
 
@@ -1138,6 +1165,10 @@ def self_test():
         eq([m["provider"] for m in r["messages"]],
            ["aliyun", "aliyun", "tencent", "tencent", "webhook"], "messages recorded once each")
         eq(r["rejected_signatures"], 7, "rejected signatures counted")
+        eq([(x["provider"], x["outcome"]) for x in r["calls"]],
+           [("aliyun", "accepted"), ("aliyun", "accepted"), ("tencent", "accepted"),
+            ("tencent", "accepted"), ("webhook", "accepted"), ("webhook", "repeated")],
+           "every authenticated send call in the call log")
 
         ctl = lambda obj: http("POST", base + "/_control", json.dumps(obj).encode(),  # noqa
                                {"Content-Type": "application/json"})
@@ -1164,6 +1195,12 @@ def self_test():
         eq(s, 200, "for_phones: another number is not throttled")
         _, (s, r) = webhook_call(wh, keys.webhook_secret, dict(wsend, phone="+8613800000009"))
         eq(s, 429, "for_phones: the named number is throttled")
+        s, r = http("GET", base + "/_messages")
+        eq([x["outcome"] for x in r["calls"][6:]],
+           ["5xx", "accepted", "throttle", "5xx", "rejected", "throttle", "accepted", "throttle"],
+           "faulted and refused calls are in the call log too")
+        check(all(a["t"] <= b["t"] for a, b in zip(r["calls"], r["calls"][1:])),
+              "the call log is in arrival order")
         ctl({"for_phones": []})
         ctl({"delay_ms": 300})
         t0 = time.monotonic()
@@ -1171,7 +1208,7 @@ def self_test():
         check(s == 200 and time.monotonic() - t0 >= 0.3, "webhook delay_ms")
         http("POST", base + "/_reset", b"{}")
         s, r = http("GET", base + "/_messages")
-        eq((len(r["messages"]), r["rejected_signatures"]), (0, 0), "reset")
+        eq((len(r["messages"]), len(r["calls"]), r["rejected_signatures"]), (0, 0, 0), "reset")
         self_test_receipts(keys, check, eq)
     finally:
         srv.shutdown()
