@@ -73,6 +73,9 @@ test('planner opens the dashboard, drills down to a village and exports', { time
       if (code !== '330482105201') await compareChildren(page, code, what)
     }
     assert.equal(await page.getByLabel('下钻区域').isDisabled(), true, 'a village is the last level')
+    // at a village the closed loop is the village's own row of the statistics
+    const mine = stats.by_village.find((v) => v.village_code === '330482105201')
+    assert.equal(Number(await page.getAttribute('section[aria-label="助富建议闭环"] [data-figure="received"]', 'data-value')), mine ? mine.received : 0, "the village's proposals")
     const crumbs = await page.$$eval('nav.crumbs > *:not([aria-hidden])', (els) => els.map((e) => e.textContent.trim()))
     assert.deepEqual(crumbs, ['浙沪两地', '浙江省', '平湖市', '广陈镇', '山塘村'])
 
