@@ -126,3 +126,18 @@ test('a planner has no write actions', { timeout: 120000 }, async () => {
     await b.close()
   }
 })
+
+test("a planner of one side opens on that side's figures", { timeout: 120000 }, async () => {
+  const b = await browser({ width: 360, height: 780 })
+  try {
+    const { page } = b
+    await startAs(page, 'planner', { password: DEMO_PASSWORD, match: (g) => (g.regions ?? []).includes('310000000000') })
+    await page.goto(`${BASE}/dashboard?year=${YEAR}`)
+    await ready(page)
+    const crumbs = await page.$$eval('nav.crumbs > *:not([aria-hidden])', (els) => els.map((e) => e.textContent.trim()))
+    assert.equal(crumbs.at(-1), '上海市')
+    await compareCards(page, { region: '310000000000' }, 'the Shanghai side')
+  } finally {
+    await b.close()
+  }
+})
