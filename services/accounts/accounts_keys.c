@@ -10,7 +10,8 @@
  * the key it replaces stays published until every token it signed has
  * expired (the access-token lifetime plus two minutes), even when its file
  * is removed before that. signing_keys records when each key was first seen
- * and retired, so that several instances agree. Private keys are never
+ * and retired, so that several instances agree. The same thread prunes old
+ * sign-in codes, failed checks and ended sessions every 10 minutes. Private keys are never
  * printed, logged or stored anywhere but their files.
  */
 #include "accounts.h"
@@ -26,6 +27,7 @@
 #include "util/log.h"
 
 #define ACC_RESCAN_S 5
+#define ACC_PRUNE_S 600
 
 /* load_dir - the usable keys of the folder into keys; count, or -1 with err */
 static int load_dir(const char *dir, acc_key *keys, char *err, size_t errlen)
@@ -205,12 +207,45 @@ out:
     return rc;
 }
 
-/* keys_loop - rescan every ACC_RESCAN_S until stopped */
+/*
+ * prune - forget what no check needs any more: codes and failed checks
+ * older than a day (the limits look back an hour), refresh tokens a day
+ * past the end of their family. Failures are logged and retried next time.
+ */
+static void prune(acc_state *st)
+{
+    static const char *const sql[] = {
+        "DELETE FROM signin_codes WHERE created_at < now() - interval '1 day'",
+        "DELETE FROM signin_failures WHERE at < now() - interval '1 day'",
+        "DELETE FROM refresh_tokens WHERE family_ends < now() - interval '1 day'",
+    };
+    db_err err;
+    PGconn *conn = db_acquire(st->ctx->db, 2000, &err);
+    if (conn == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        PGresult *res = db_exec(conn, sql[i], 0, NULL, &err);
+        if (res == NULL)
+            log_warn("pruning sign-in rows: %s", err.msg);
+        PQclear(res);
+    }
+    db_release(st->ctx->db, conn);
+}
+
+/* keys_loop - rescan every ACC_RESCAN_S, prune every ACC_PRUNE_S, until stopped */
 static void *keys_loop(void *arg)
 {
     acc_state *st = arg;
+    time_t pruned = 0;
     pthread_mutex_lock(&st->keys.stop_lock);
     while (st->keys.running) {
+        if (time(NULL) - pruned >= ACC_PRUNE_S) {
+            pthread_mutex_unlock(&st->keys.stop_lock);
+            prune(st);
+            pruned = time(NULL);
+            pthread_mutex_lock(&st->keys.stop_lock);
+            continue;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += ACC_RESCAN_S;

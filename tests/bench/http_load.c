@@ -9,7 +9,8 @@
  *
  * With --ids FILE, "@ID@" in the URL and in the body is replaced by the
  * next line of FILE (request n takes line n, cycling), so that every request
- * addresses another resource (each household enrolled once, say).
+ * addresses another resource (each household enrolled once, say); with
+ * --token @ID@ the line is the request's bearer token.
  *
  * Usage: http_load --url URL [--method POST] [--token T] [--body JSON]
  *        [--ids FILE] [--concurrency N] [--seconds S] [--expect CODE]
@@ -80,6 +81,13 @@ static void *worker(void *arg)
             snprintf(url, sizeof(url), "%.*s%s%s", (int)(slot - l->url), l->url,
                      l->ids[id % l->nids], slot + 4);
             curl_easy_setopt(h, CURLOPT_URL, url);
+        }
+        if (l->ids && l->token && strcmp(l->token, "@ID@") == 0) { /* a token per request */
+            snprintf(auth, sizeof(auth), "Authorization: Bearer %s", l->ids[id % l->nids]);
+            curl_slist_free_all(hdr);
+            hdr = curl_slist_append(NULL, "Content-Type: application/json");
+            hdr = curl_slist_append(hdr, auth);
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
         }
         if (strcmp(l->method, "GET") != 0)
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
