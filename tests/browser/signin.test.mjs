@@ -87,3 +87,46 @@ test('an account with two grants chooses one, switches, and signs out', { timeou
     await b.close()
   }
 })
+
+test('signing in and reaching the figures by keyboard alone', { timeout: 120000 }, async () => {
+  const phone = await demoPhone('planner', (g) => (g.regions ?? []).includes('330000000000'))
+  const b = await browser({ width: 1440, height: 900 })
+  try {
+    const { page } = b
+    await page.goto(BASE + '/signin')
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() || document.activeElement?.getAttribute('type') || document.activeElement?.tagName)
+    const seen = []
+    for (let i = 0; i < 6 && seen.at(-1) !== '密码'; i++) {
+      await page.keyboard.press('Tab')
+      seen.push(await focused())
+    }
+    assert.deepEqual(seen.slice(-3), ['跳到正文', '短信验证码', '密码'], 'the skip link, then the two ways in, by Tab')
+    await page.keyboard.press('Enter')
+    await page.keyboard.press('Tab')
+    assert.equal(await focused(), 'tel', 'then the phone')
+    await page.keyboard.type(phone)
+    await page.keyboard.press('Tab')
+    assert.equal(await focused(), 'password', 'then the password')
+    await page.keyboard.type(DEMO_PASSWORD)
+    await page.keyboard.press('Enter')
+    await page.waitForURL((u) => u.pathname === '/dashboard')
+    await page.waitForSelector('.dashboard[data-ready="1"]')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'the new screen takes the focus')
+    // on a fresh load the skip link comes first and leads past the header
+    await page.reload()
+    await page.waitForSelector('.dashboard[data-ready="1"]')
+    await page.keyboard.press('Tab')
+    assert.equal(await focused(), '跳到正文')
+    await page.keyboard.press('Enter')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main')
+    // the year picker answers the arrow keys
+    await page.getByLabel('年份').focus()
+    const before = await page.getByLabel('年份').inputValue()
+    await page.keyboard.press('ArrowDown')
+    await eventually(async () => (await page.getByLabel('年份').inputValue()) !== before, 5000, 'the year changed by keyboard')
+    await page.waitForSelector('.dashboard[data-ready="1"]')
+    assert.deepEqual(b.problems, [])
+  } finally {
+    await b.close()
+  }
+})

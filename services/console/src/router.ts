@@ -1,5 +1,6 @@
 // Routes by role: each screen names the roles that may open it; anything
 // else goes to the person's home screen (planners never reach a write screen).
+import { nextTick } from 'vue'
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import { state, homeOf, type Role } from './lib/session'
 
@@ -39,6 +40,9 @@ router.beforeEach((to) => {
   return true
 })
 
-router.afterEach((to) => {
+router.afterEach((to, from) => {
   document.title = `${(to.meta.title as string) ?? ''} · 山塘共富`
+  // after moving to another screen the focus goes to its content (a screen
+  // reader reads the new screen; Tab continues from there), not the first load
+  if (from.matched.length && to.path !== from.path) nextTick(() => document.getElementById('main')?.focus())
 })
