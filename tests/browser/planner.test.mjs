@@ -63,7 +63,7 @@ test('planner opens the dashboard, drills down to a village and exports', { time
     assert.deepEqual(projects, ranked, 'projects ranked by revenue')
     // the proposals' closed loop
     const stats = (await api('suggestion', `/v1/suggestions/stats?year=${YEAR}`, TOKEN)).json
-    for (const k of ['received', 'resolved', 'overdue']) {
+    for (const k of ['received', 'resolved', 'resolved_on_time', 'overdue']) {
       assert.equal(Number(await page.getAttribute(`section[aria-label="助富建议闭环"] [data-figure="${k}"]`, 'data-value')), stats.overall[k], `proposals ${k}`)
     }
 

@@ -388,6 +388,16 @@ def test_stats(c):
          "overall figures match the table")
     c.check(abs(float(o["resolution_rate"]) - int(got[2]) / int(got[3])) < 0.0001,
             "resolution rate = resolved / accepted")
+    late = psql("SELECT count(*) FROM suggestion.suggestions s WHERE s.resolved_at IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM suggestion.parts p WHERE p.suggestion_id = s.id "
+                "AND (p.resolved_at IS NULL OR (p.resolved_at AT TIME ZONE 'Asia/Shanghai')::date "
+                "> p.due_date))")[0][0]
+    c.eq(o["resolved_on_time"], int(late), "resolved on time: every part by its due date")
+    c.check(0 < o["resolved_on_time"] < o["resolved"],
+            "the demo has proposals resolved on time and late (%d of %d)"
+            % (o["resolved_on_time"], o["resolved"]))
+    c.check(abs(float(o["on_time_rate"]) - o["resolved_on_time"] / o["resolved"]) < 0.0001,
+            "on-time rate = on time / resolved")
     units = {u["unit_id"]: u for u in s.json["by_unit"]}
     c.check(F["unit_zj"] in units and units[F["unit_zj"]]["received"] >= 5, "by unit")
     c.check(any(v["village_code"] == SH for v in s.json["by_village"]), "by village")
