@@ -440,11 +440,52 @@ static const char *scope_sql(const http_req *req, char *buf, size_t len)
     "($" n "::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($" n "::text[]) s "                   \
     "WHERE s <> '' AND h.village_code LIKE s || '%'))"
 
-/* enrollment_households_list - GET /v1/households?village=&low_income= */
+/*
+ * search_args - ?q= of the households list: 1..50 characters without
+ * control characters. An 18-character ID number is looked up by its blind
+ * index (index, 65 bytes); anything else matches part of the name or the
+ * phone, the first six or the last four characters of the ID number. 0, or
+ * -1 after a 422.
+ */
+static int search_args(const http_req *req, enrollment_state *st, const char **q, char index[65],
+                       http_resp *resp)
+{
+    *q = http_query(req, "q");
+    index[0] = '\0';
+    if (*q == NULL || **q == '\0') {
+        *q = NULL;
+        return 0;
+    }
+    size_t chars = 0;
+    for (const unsigned char *c = (const unsigned char *)*q; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            http_problem(resp, 422, "validation", "Invalid search", "/q",
+                         "q may not hold control characters");
+            return -1;
+        }
+        chars += (*c & 0xC0) != 0x80;
+    }
+    if (chars > 50) {
+        http_problem(resp, 422, "validation", "Invalid search", "/q",
+                     "q has at most 50 characters");
+        return -1;
+    }
+    char canon[19];
+    const char *why;
+    if (strlen(*q) == 18 && cnid_idcard_normalise(*q, "99991231", canon, &why) == 0)
+        pii_blind_index(&st->keys, canon, index);
+    return 0;
+}
+
+/* enrollment_households_list - GET /v1/households?village=&low_income=&q= */
 void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
 {
     const char *village = http_query(req, "village");
     const char *low = http_query(req, "low_income");
+    const char *q;
+    char index[65];
+    if (search_args(req, ((service_ctx *)ctx)->state, &q, index, resp) < 0)
+        return;
     const char *cursor;
     char cursor_buf[64], limit_sql[16], scope[AUTH_SCOPE_ARRAY_LEN];
     int limit = page_args(req, resp, 1, cursor_buf, &cursor, limit_sql);
@@ -465,14 +506,24 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
                      "village %s is outside your scope", village);
         return;
     }
-    const char *params[5] = {cursor, village, low, scope_sql(req, scope, sizeof(scope)), limit_sql};
+    const char *params[7] = {cursor,
+                             village,
+                             low,
+                             scope_sql(req, scope, sizeof(scope)),
+                             limit_sql,
+                             q,
+                             index[0] ? index : NULL};
     page_query(ctx, resp,
                "SELECT household_json(h.id)::text, h.id FROM households h "
                "WHERE ($1::uuid IS NULL OR h.id > $1::uuid) "
                "AND ($2::text IS NULL OR h.village_code = $2) "
                "AND ($3::boolean IS NULL OR h.low_income = $3::boolean) "
+               "AND ($6::text IS NULL OR ($7::text IS NOT NULL AND h.id_index = $7) OR "
+               "($7::text IS NULL AND (position($6 IN h.head_name) > 0 OR position($6 IN "
+               "h.phone) > 0 OR left(h.id_masked, 6) = $6 OR right(h.id_masked, 4) = "
+               "upper($6)))) "
                "AND " SCOPE_FILTER("4") " ORDER BY h.id LIMIT $5::int",
-               5, params, limit);
+               7, params, limit);
 }
 
 /* enrollment_households_get - GET /v1/households/{id}; the admin sees the ID number whole */

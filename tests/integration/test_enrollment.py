@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -309,6 +310,33 @@ def test_import_line_endings(c):
          [["1"]], "the comma and the doubled quote kept")
 
 
+def test_search(c):
+    """?q=: part of the name or the phone, the first six or last four characters of the
+    ID number, or a whole ID number (by its blind index); never outside the scope."""
+    name = "搜索户%s" % unique("")[-6:]
+    idn = fresh_id()
+    phone = "1350%07d" % (int(time.time()) % 10000000)
+    r = http("POST", BASE + "/v1/households", household(idn, head_name=name, phone=phone),
+             tok=COORD_ZJ, headers={"Idempotency-Key": unique("search")})
+    c.eq(r.status, 201, "a household to find")
+    hid = r.json["id"]
+    coord_sh = token("coordinator", regions=[SH], sub="coord-sh-search")
+    for q, what in ((name[1:], "part of the name"), (phone[3:9], "part of the phone"),
+                    (idn[-4:], "the last four of the ID number"), (idn, "the whole ID number")):
+        got = http("GET", BASE + "/v1/households?limit=1000&q=" + urllib.parse.quote(q),
+                   tok=COORD_ZJ).json["items"]
+        c.check(hid in [h["id"] for h in got], "found by %s" % what)
+        c.check(all(h["village_code"] == ZJ for h in got), "only in scope (%s)" % what)
+        other = http("GET", BASE + "/v1/households?limit=1000&q=" + urllib.parse.quote(q),
+                     tok=coord_sh).json["items"]
+        c.check(hid not in [h["id"] for h in other], "not found outside the scope (%s)" % what)
+    nothing = http("GET", BASE + "/v1/households?q=" + urllib.parse.quote("没有这个人"),
+                   tok=COORD_ZJ)
+    c.eq((nothing.status, nothing.json["items"]), (200, []), "no match: an empty page")
+    c.eq(http("GET", BASE + "/v1/households?q=" + "x" * 51, tok=COORD_ZJ).json.get("pointer"),
+         "/q", "a search over 50 characters is named")
+
+
 def test_demo_figures(c):
     """The demo's figures as the service reports them (/v1/stats, both sides
     added up), less what other tests enrolled (read by SQL: rows not made by
@@ -340,4 +368,4 @@ def test_demo_figures(c):
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
                   test_strict_input_and_scope_edge, test_enroll_and_end, test_import,
-                  test_import_line_endings, test_demo_figures])
+                  test_import_line_endings, test_search, test_demo_figures])
