@@ -608,6 +608,13 @@ void enrollment_stats(http_req *req, http_resp *resp, void *ctx)
                  "e.side = "
                  "s.side AND kind = 'land_transfer'), "
                  "'farmers_trained', (SELECT count(*) FROM e WHERE e.side = s.side AND kind = "
-                 "'training'))), '{}'))::text FROM s",
+                 "'training'))), '{}'), "
+                 /* the projects by the households they reach now (any kind of enrollment) */
+                 "'by_project', (SELECT coalesce(jsonb_agg(jsonb_build_object('project_id', "
+                 "p.id, 'project_name', p.name, 'households', x.n, 'low_income_households', "
+                 "x.low) ORDER BY x.n DESC, p.name), '[]') FROM (SELECT project_id, count(DISTINCT "
+                 "household_id) AS n, count(DISTINCT household_id) FILTER (WHERE low_income) AS "
+                 "low FROM e GROUP BY project_id) x JOIN projects p ON p.id = x.project_id))::text "
+                 "FROM s",
         1, params, "statistics");
 }

@@ -61,6 +61,12 @@ test('planner opens the dashboard, drills down to a village and exports', { time
     const projects = await page.$$eval('table[data-table="by_project"] tbody tr', (trs) => trs.map((tr) => tr.children[2].textContent.trim()))
     const ranked = [...all.by_project].sort((a, b) => b.project_revenue_fen - a.project_revenue_fen).map((p) => yuan(p.project_revenue_fen))
     assert.deepEqual(projects, ranked, 'projects ranked by revenue')
+    // the projects by the households they reach: the enrollment service's by_project, in its order
+    const reach = (await api('enrollment', '/v1/stats', TOKEN)).json.by_project
+    await page.waitForSelector('table[data-table="reach"] tbody tr')
+    const reached = await page.$$eval('table[data-table="reach"] tbody tr', (trs) => trs.map((tr) => [tr.children[1].textContent.trim(), tr.children[2].textContent.trim()]))
+    assert.deepEqual(reached, reach.map((r) => [r.project_name, r.households.toLocaleString('zh-CN')]), 'projects ranked by households reached')
+    assert.ok(reach.length >= 18 && reach[0].households >= reach[reach.length - 1].households, 'ranked, most first')
     // the proposals' closed loop
     const stats = (await api('suggestion', `/v1/suggestions/stats?year=${YEAR}`, TOKEN)).json
     for (const k of ['received', 'resolved', 'resolved_on_time', 'overdue']) {

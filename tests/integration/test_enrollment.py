@@ -310,6 +310,18 @@ def test_import_line_endings(c):
          [["1"]], "the comma and the doubled quote kept")
 
 
+def test_households_reached_by_project(c):
+    st = http("GET", BASE + "/v1/stats", tok=token("planner")).json["by_project"]
+    want = psql("SELECT p.name, count(DISTINCT e.household_id), count(DISTINCT e.household_id) "
+                "FILTER (WHERE h.low_income) FROM enrollment.enrollments e JOIN "
+                "enrollment.households h ON h.id = e.household_id JOIN enrollment.projects p ON "
+                "p.id = e.project_id WHERE e.end_date IS NULL OR e.end_date >= current_date "
+                "GROUP BY p.id, p.name ORDER BY 2 DESC, p.name")
+    c.eq([[r["project_name"], r["households"], r["low_income_households"]] for r in st],
+         [[n, int(a), int(b)] for n, a, b in want], "households reached per project, most first")
+    c.check(len(st) >= 18, "every demo project reaches households (%d)" % len(st))
+
+
 def test_search(c):
     """?q=: part of the name or the phone, the first six or last four characters of the
     ID number, or a whole ID number (by its blind index); never outside the scope."""
@@ -368,4 +380,5 @@ def test_demo_figures(c):
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
                   test_strict_input_and_scope_edge, test_enroll_and_end, test_import,
-                  test_import_line_endings, test_search, test_demo_figures])
+                  test_import_line_endings, test_households_reached_by_project, test_search,
+                  test_demo_figures])
