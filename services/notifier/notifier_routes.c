@@ -328,6 +328,12 @@ static int parse_route(ntf_routes *t, ntf_route *r, const cJSON *o, const cJSON 
                      r->tpl->code, p->string);
             return -1;
         }
+        if (r->param_fields[k] != NULL) {
+            /* A JSON object may repeat a key and cJSON keeps both: refuse the second
+               rather than overwrite (and leak) the first (found by fuzz_notifier_routes). */
+            snprintf(err, errlen, "route %s: parameter %s is given twice", r->name, p->string);
+            return -1;
+        }
         if (!cJSON_IsString(p) || !p->valuestring[0]) {
             snprintf(err, errlen, "route %s: parameter %s must name a data field", r->name,
                      p->string);
