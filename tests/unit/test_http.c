@@ -766,8 +766,8 @@ static void test_pages(void)
         "AA%0A",
         "AB%00",
         "wA", /* one byte 0xC0: not UTF-8 */
-        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpBQkNERUZHSElKS0xNTk9QU"
-        "VJTVFVWV1hZWkFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla"};
+        ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpBQkNERUZHSElKS0xNTk9QU"
+         "VJTVFVWV1hZWkFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla")}; /* one long entry, on purpose */
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
         snprintf(path, sizeof(path), "/v1/items?cursor=%s", garbage[i]);
         call(&r, "GET", path, NULL, NULL);
