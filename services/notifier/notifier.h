@@ -123,6 +123,7 @@ int ntf_phone_normalise(const char *in, char out[12]);
  * ntf_data_value - the value at a dotted path of data, as text in out:
  * strings as they are, integral numbers without decimals, booleans as
  * true/false; with the "|yuan" suffix an integer of fen as yuan ("1234.50").
+ * A number is integral only below 2^53 in magnitude.
  * Returns 0, or -1 when absent, null, or of another type.
  */
 int ntf_data_value(const cJSON *data, const char *spec, char *out, size_t outlen);

@@ -93,6 +93,24 @@ int ntf_phone_normalise(const char *in, char out[12])
     return 0;
 }
 
+/*
+ * integral - v as a long long when it is an integral JSON number of
+ * magnitude below 2^53 (what a double holds exactly). An event's number
+ * is untrusted: casting a double beyond long long's range is undefined
+ * behaviour (found by fuzz_notifier_routes), so the range comes first.
+ */
+static int integral(const cJSON *v, long long *out)
+{
+    if (!cJSON_IsNumber(v) ||
+        !(v->valuedouble > -9007199254740992.0 && v->valuedouble < 9007199254740992.0))
+        return 0;
+    long long n = (long long)v->valuedouble;
+    if ((double)n != v->valuedouble)
+        return 0;
+    *out = n;
+    return 1;
+}
+
 /* ntf_data_value - a field of data as text; "field|yuan" formats fen */
 int ntf_data_value(const cJSON *data, const char *spec, char *out, size_t outlen)
 {
@@ -114,12 +132,12 @@ int ntf_data_value(const cJSON *data, const char *spec, char *out, size_t outlen
         snprintf(out, outlen, "%s%s", NTF_SEALED_PREFIX, v->valuestring);
         return 0;
     }
+    long long n;
     if (fmt && strcmp(fmt, "yuan") == 0) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+        if (!integral(v, &n))
             return -1;
-        long long fen = (long long)v->valuedouble;
-        unsigned long long a = fen < 0 ? (unsigned long long)-fen : (unsigned long long)fen;
-        snprintf(out, outlen, "%s%llu.%02llu", fen < 0 ? "-" : "", a / 100, a % 100);
+        unsigned long long a = n < 0 ? (unsigned long long)-n : (unsigned long long)n;
+        snprintf(out, outlen, "%s%llu.%02llu", n < 0 ? "-" : "", a / 100, a % 100);
         return 0;
     }
     if (fmt)
@@ -128,8 +146,8 @@ int ntf_data_value(const cJSON *data, const char *spec, char *out, size_t outlen
         snprintf(out, outlen, "%s", v->valuestring);
     else if (cJSON_IsBool(v))
         snprintf(out, outlen, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    else if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble)
-        snprintf(out, outlen, "%lld", (long long)v->valuedouble);
+    else if (integral(v, &n))
+        snprintf(out, outlen, "%lld", n);
     else
         return -1;
     return 0;
