@@ -134,8 +134,9 @@ int auth_jwt_verify(const char *token, const unsigned char *key, size_t keylen, 
     const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(p, "nbf");
     if (!cJSON_IsString(sub) || strlen(sub->valuestring) >= sizeof(out->sub) ||
         (iat && !cJSON_IsNumber(iat)) || (nbf && !cJSON_IsNumber(nbf)) || !cJSON_IsString(role) ||
-        !cJSON_IsNumber(exp) || (regions && !cJSON_IsArray(regions)) ||
-        (unit && !cJSON_IsString(unit)) ||
+        !cJSON_IsNumber(exp) || !(exp->valuedouble >= 0 && exp->valuedouble <= 1e12) ||
+        (iat && !(iat->valuedouble >= 0 && iat->valuedouble <= 1e12)) ||
+        (regions && !cJSON_IsArray(regions)) || (unit && !cJSON_IsString(unit)) ||
         (unit && strlen(unit->valuestring) >= sizeof(out->unit))) {
         snprintf(err, errlen, "malformed claims");
     } else if ((out->role = auth_role_parse(role->valuestring)) == 0) {

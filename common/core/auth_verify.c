@@ -573,8 +573,9 @@ static int number_claim(const cJSON *payload, const char *name, long *out)
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(payload, name);
     if (c == NULL)
         return 0;
-    if (!cJSON_IsNumber(c) || c->valuedouble != (double)(long)c->valuedouble ||
-        c->valuedouble < 0 || c->valuedouble > 1e12)
+    /* the range first: casting a double beyond long is undefined */
+    if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0 && c->valuedouble <= 1e12) ||
+        c->valuedouble != (double)(long)c->valuedouble)
         return -1;
     *out = (long)c->valuedouble;
     return 1;

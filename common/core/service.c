@@ -185,7 +185,8 @@ static kafka_apply_result service_auth_apply(PGconn *conn, const cJSON *ev, void
     const char *account =
         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "account_id"));
     const cJSON *before = cJSON_GetObjectItemCaseSensitive(data, "revoked_before");
-    if (account == NULL || strlen(account) >= 64 || !cJSON_IsNumber(before)) {
+    if (account == NULL || strlen(account) >= 64 || !cJSON_IsNumber(before) ||
+        !(before->valuedouble >= 0 && before->valuedouble <= 1e12)) {
         snprintf(err, errlen, "account.revoked without account_id or revoked_before");
         return KAFKA_APPLY_PERMANENT;
     }

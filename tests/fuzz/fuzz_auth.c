@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     err[0] = '\0';
-    if (auth_jwt_verify(token, (const unsigned char *)DEV_KEY, strlen(DEV_KEY), NOW, &c, err,
+    if (auth_jwt_verify(token, (const unsigned char *)DEV_KEY, strlen(DEV_KEY), NOW, 60, &c, err,
                         sizeof(err)) == 0) {
         if (auth_role_name(c.role)[0] == 'u' || c.nregions < 0 || c.nregions > AUTH_MAX_REGIONS)
             abort();
