@@ -61,6 +61,11 @@ test('planner opens the dashboard, drills down to a village and exports', { time
     const projects = await page.$$eval('table[data-table="by_project"] tbody tr', (trs) => trs.map((tr) => tr.children[2].textContent.trim()))
     const ranked = [...all.by_project].sort((a, b) => b.project_revenue_fen - a.project_revenue_fen).map((p) => yuan(p.project_revenue_fen))
     assert.deepEqual(projects, ranked, 'projects ranked by revenue')
+    // the distribution of the low-income per-capita uplift: the view's own buckets
+    const dist = all.low_income_uplift_distribution
+    const upl = await page.$$eval('table[data-table="uplift"] tbody tr', (trs) => trs.map((tr) => Number(tr.children[1].textContent.trim().replace(/,/g, ''))))
+    assert.deepEqual(upl, dist.map((b) => b.households), 'uplift distribution as the view answers it')
+    assert.equal(dist.reduce((n, b) => n + b.households, 0), all.low_income_households_reached, 'each low-income household reached counted once')
     // the projects by the households they reach: the enrollment service's by_project, in its order
     const reach = (await api('enrollment', '/v1/stats', TOKEN)).json.by_project
     await page.waitForSelector('table[data-table="reach"] tbody tr')

@@ -37,6 +37,16 @@ def test_summary_shows_the_seed_figures(c):
     c.check(s["low_income_per_capita_uplift_min_fen"] >= 30000 * 100,
             "every low-income household up by 30,000 yuan or more: %r"
             % s["low_income_per_capita_uplift_min_fen"])
+    d = s["low_income_uplift_distribution"]
+    c.eq(sum(b["households"] for b in d), s["low_income_households_reached"],
+         "the uplift distribution counts every low-income household reached once")
+    c.check(d and d[0]["from_fen"] <= s["low_income_per_capita_uplift_min_fen"] < d[0]["to_fen"]
+            and d[0]["households"] > 0, "its first bucket holds the lowest uplift")
+    want = psql("SELECT (floor(amount_fen::numeric / members_count)::bigint / 500000) * 500000, "
+                "count(*) FROM income.household_years WHERE year = %d AND low_income AND "
+                "amount_fen > 0 GROUP BY 1 ORDER BY 1" % YEAR)
+    c.eq([[b["from_fen"], b["households"]] for b in d if b["households"]],
+         [[int(a), int(n)] for a, n in want], "the buckets as the ledger's households give them")
     c.eq(sum(b["key"] in ("33", "31") for b in s["by_side"]), 2, "both sides of the border")
     c.eq(sum(b["project_revenue_fen"] for b in s["by_side"]), s["project_revenue_fen"],
          "the sides add up to the total")
