@@ -76,6 +76,17 @@ static void report_error(import_report *r, long line, const http_resp *row)
     cJSON_Delete(p);
 }
 
+/* line_error - a line refused before it is a row: counted and reported as "line N <what>" */
+static void line_error(import_report *r, long line, const char *slug, const char *title,
+                       const char *what)
+{
+    http_resp row = {0};
+    http_problem(&row, 422, slug, title, NULL, "line %ld %s", line, what);
+    report_error(r, line, &row);
+    r->rows++;
+    free(row.body);
+}
+
 /* simple - a statement without parameters; 0 or -1 */
 static int simple(PGconn *conn, const char *sql)
 {
@@ -196,33 +207,18 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
         text = NULL;
         char *l = line;
         if ((size_t)len != strlen(l)) { /* a NUL byte would cut the row silently */
-            http_resp row = {0};
-            http_problem(&row, 422, "validation", "Control character", NULL,
-                         "line %ld holds a NUL byte", lineno);
-            report_error(&r, lineno, &row);
-            r.rows++;
-            free(row.body);
+            line_error(&r, lineno, "validation", "Control character", "holds a NUL byte");
             continue;
         }
         if (gbk && (text = to_utf8(cd, l, strlen(l))) == NULL) {
-            http_resp row = {0};
-            http_problem(&row, 422, "bad-encoding", "Bad encoding", NULL, "line %ld is not GBK",
-                         lineno);
-            report_error(&r, lineno, &row);
-            r.rows++;
-            free(row.body);
+            line_error(&r, lineno, "bad-encoding", "Bad encoding", "is not GBK");
             continue;
         }
         char *t = csv_trim(text ? text : l);
         if (*t == '\0')
             continue;
         if (!gbk && !utf8_ok((unsigned char *)t, strlen(t), 0)) {
-            http_resp row = {0};
-            http_problem(&row, 422, "bad-encoding", "Bad encoding", NULL, "line %ld is not UTF-8",
-                         lineno);
-            report_error(&r, lineno, &row);
-            r.rows++;
-            free(row.body);
+            line_error(&r, lineno, "bad-encoding", "Bad encoding", "is not UTF-8");
             continue;
         }
         char *f[CSVIMPORT_MAX_COLS];

@@ -587,20 +587,10 @@ int http_json_integral(const cJSON *item)
 /* field_pointer - "/" + name as a JSON pointer (~ and / escaped) into buf */
 static const char *field_pointer(const char *name, char *buf, size_t len)
 {
-    size_t o = 0;
-
     if (len < 2)
         return "";
-    buf[o++] = '/';
-    for (const char *p = name; *p && o + 3 < len; p++) {
-        if (*p == '~' || *p == '/') {
-            buf[o++] = '~';
-            buf[o++] = *p == '~' ? '0' : '1';
-        } else {
-            buf[o++] = *p;
-        }
-    }
-    buf[o] = '\0';
+    buf[0] = '\0';
+    pointer_step(buf, len, name);
     return buf;
 }
 

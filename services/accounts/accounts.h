@@ -89,6 +89,8 @@ typedef struct acc_state {
     const char *trusted_proxies; /* comma list of proxy addresses */
     const char *client_id;       /* client_id claim */
     const char *dev_secret;      /* "" unless development minting is on */
+    char *dummy_hash;            /* argon2id of no one's password, made at start (owned): an
+                                    unknown phone costs what a wrong password does */
     pthread_mutex_t argon_lock;  /* bounds concurrent argon2 hashes */
     pthread_cond_t argon_cond;
     int argon_busy, argon_max;

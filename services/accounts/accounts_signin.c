@@ -38,16 +38,6 @@
 /* The answer to every failed check of a code or password: one message. */
 #define BAD_CREDENTIALS "the phone and code (or password) do not match, or the code has expired"
 
-/* A valid argon2id encoding no password matches: wrong phones cost what wrong passwords do. */
-static char *dummy_hash;
-static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
-static long dummy_t, dummy_m, dummy_p;
-
-static void make_dummy(void)
-{
-    dummy_hash = acc_password_hash("not-a-password-of-anyone", dummy_t, dummy_m, dummy_p);
-}
-
 /* acc_argon_enter - wait for a free argon2 slot */
 void acc_argon_enter(acc_state *st)
 {
@@ -420,6 +410,30 @@ static int grant_arg(const cJSON *body, const char **grant, http_resp *resp)
     return 0;
 }
 
+/*
+ * signin_begin - the transaction of one sign-in check: the phone's lock
+ * held, and the client not blocked for its failures. NULL after the answer
+ * (429 or 503) is in resp.
+ */
+static PGconn *signin_begin(acc_state *st, service_ctx *ctx, const char *phone, const char *client,
+                            http_resp *resp)
+{
+    db_err err;
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return NULL;
+    int blocked = lock_phone(conn, phone, &err);
+    if (blocked == 0)
+        blocked = client_blocked(st, conn, client, resp, &err);
+    if (blocked < 0)
+        service_db_problem(resp, &err);
+    if (blocked != 0) {
+        service_tx_end(ctx, conn, 0, NULL);
+        return NULL;
+    }
+    return conn;
+}
+
 /* accounts_signin_verify - POST /v1/signin/verify {phone, code, grant_id?} */
 void accounts_signin_verify(http_req *req, http_resp *resp, void *ctx)
 {
@@ -440,17 +454,10 @@ void accounts_signin_verify(http_req *req, http_resp *resp, void *ctx)
         goto out;
     }
     client_of(st, req, client);
-    PGconn *conn = service_tx_begin(ctx, resp);
+    PGconn *conn = signin_begin(st, ctx, phone, client, resp);
     if (conn == NULL)
         goto out;
-    int commit = 0, blocked;
-    if (lock_phone(conn, phone, &err) < 0 ||
-        (blocked = client_blocked(st, conn, client, resp, &err)) < 0) {
-        service_db_problem(resp, &err);
-        goto end;
-    }
-    if (blocked)
-        goto end;
+    int commit = 0;
     const char *pp[1] = {phone};
     PGresult *res = db_exec(conn,
                             "SELECT id, code_hash, tries FROM signin_codes WHERE phone = $1 AND "
@@ -527,17 +534,10 @@ void accounts_signin_password(http_req *req, http_resp *resp, void *ctx)
         grant_arg(body, &grant, resp) < 0)
         goto out;
     client_of(st, req, client);
-    PGconn *conn = service_tx_begin(ctx, resp);
+    PGconn *conn = signin_begin(st, ctx, phone, client, resp);
     if (conn == NULL)
         goto out;
-    int commit = 0, blocked;
-    if (lock_phone(conn, phone, &err) < 0 ||
-        (blocked = client_blocked(st, conn, client, resp, &err)) < 0) {
-        service_db_problem(resp, &err);
-        goto end;
-    }
-    if (blocked)
-        goto end;
+    int commit = 0;
     const char *pp[1] = {phone};
     PGresult *res = db_exec(
         conn,
@@ -563,10 +563,8 @@ void accounts_signin_password(http_req *req, http_resp *resp, void *ctx)
         too_many(resp, locked, "too many wrong passwords: this account is locked for a while");
         goto end;
     }
-    dummy_t = st->argon_t, dummy_m = st->argon_m, dummy_p = st->argon_p;
-    pthread_once(&dummy_once, make_dummy);
     acc_argon_enter(st);
-    int ok = acc_password_verify(found && stored ? stored : dummy_hash, password) == 1 && found;
+    int ok = acc_password_verify(found && stored ? stored : st->dummy_hash, password) == 1 && found;
     acc_argon_leave(st);
     if (!ok) {
         free(stored);

@@ -157,6 +157,12 @@ static int accounts_init(service_ctx *ctx, char *err, size_t errlen)
     if (state_load(ctx, &accounts_st, err, errlen) < 0 ||
         acc_keys_start(&accounts_st, err, errlen) < 0)
         return -1;
+    accounts_st.dummy_hash = acc_password_hash("not-a-password-of-anyone", accounts_st.argon_t,
+                                               accounts_st.argon_m, accounts_st.argon_p);
+    if (accounts_st.dummy_hash == NULL) {
+        snprintf(err, errlen, "argon2id: cannot hash with the configured parameters");
+        return -1;
+    }
     auth_verifier_set_fetch(ctx->auth, 0, acc_jwks_fetch, &accounts_st);
     if (*accounts_st.dev_secret)
         log_warn("ACCOUNTS_DEV_MINT_SECRET is set: POST /v1/dev/tokens mints tokens");
@@ -166,8 +172,11 @@ static int accounts_init(service_ctx *ctx, char *err, size_t errlen)
 /* accounts_fini - stop the key thread */
 static void accounts_fini(service_ctx *ctx)
 {
-    if (ctx->state)
+    if (ctx->state) {
         acc_keys_stop(ctx->state);
+        free(accounts_st.dummy_hash);
+        accounts_st.dummy_hash = NULL;
+    }
 }
 
 /* create_admin - the one-off command, with the parameters loaded */
