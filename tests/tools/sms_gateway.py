@@ -21,7 +21,8 @@ Endpoints
   POST /webhook       Standard Webhooks headers, JSON body
                       {"phone","template","params","sign_name"}
   POST /_control      faults, JSON: {"delay_ms", "fail_5xx", "throttle",
-                      "reject_phones", "provider", "for_phones", "receipts"};
+                      "reject_phones", "provider", "for_phones", "receipts",
+                      "receipt_delay_ms"};
                       answers the fault state
   GET  /_messages     {"messages": [...], "calls": [...], "rejected_signatures": n}
   POST /_reset        forget messages, webhook ids, faults and the count
@@ -44,9 +45,14 @@ accepted, in the provider's own format: Alibaba's SmsReport array and
 Tencent's status callback array with "?token=" + the content of
 --receipt-token-file appended (those providers sign nothing), the webhook's
 {"reference", "id", "status"} signed the Standard Webhooks way with the
-webhook secret. A failed push is counted ("receipts_failed" in /_messages),
-never retried. "receipts": false in /_control holds them back (until true
-or /_reset).
+webhook secret. A push that is not answered 2xx (an error status, a refused
+connection, a timeout) is pushed again the way the providers re-push: after
+each delay of --receipt-retry-s (seconds, comma-separated; default
+"60,300,600", Alibaba's SmsReport schedule of 1, 5 and 10 minutes), each
+attempt signed anew; "receipts_retried" in /_messages counts those second
+and later pushes, "receipts_failed" the receipts given up after the last.
+"receipts": false in /_control holds them back (until true or /_reset);
+"receipt_delay_ms" there overrides --receipt-delay-ms.
 
 "calls" lists every authenticated send call in arrival order, answered or
 not: {"provider", "phones", "outcome" ("accepted", "5xx", "throttle",
@@ -224,6 +230,7 @@ class State:
         self.lock = threading.Lock()
         self.nonces = {}  # Alibaba SignatureNonce -> first use (Unix seconds)
         self.receipts_failed = 0
+        self.receipts_retried = 0
         self.reset()
 
     def reset(self):
@@ -240,6 +247,7 @@ class State:
             "provider": None,
             "for_phones": [],
             "receipts": True,
+            "receipt_delay_ms": None,
         }
 
     def applies(self, provider):
@@ -711,7 +719,8 @@ def receipt_request(keys, m):
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json"}
     if m["provider"] == "webhook":
-        msg_id = "rcpt_" + secrets.token_hex(12)
+        # the same webhook-id on every attempt, as Standard Webhooks re-sends do
+        msg_id = m.setdefault("_receipt_id", "rcpt_" + secrets.token_hex(12))
         headers.update({"webhook-id": msg_id, "webhook-timestamp": str(int(t)),
                         "webhook-signature": webhook_signature(keys.webhook_secret, msg_id,
                                                                int(t), raw)})
@@ -720,8 +729,9 @@ def receipt_request(keys, m):
     return url, raw, headers
 
 
-def push_receipt(state, m):
-    """POST one receipt; a failure is counted, not retried."""
+def push_receipt(state, m, attempt=0):
+    """POST one receipt; one that is not answered 2xx is pushed again after the
+    next delay of the retry schedule, and counted as failed after the last."""
     r = receipt_request(state.keys, m)
     if r is None:
         return
@@ -729,19 +739,31 @@ def push_receipt(state, m):
     try:
         req = urllib.request.Request(url, data=raw, method="POST", headers=headers)
         with urllib.request.urlopen(req, timeout=5) as resp:
-            ok = resp.status == 200
+            ok = 200 <= resp.status < 300
     except (OSError, ValueError):
         ok = False
-    if not ok:
-        with state.lock:
+    if ok:
+        return
+    schedule = getattr(state.keys, "receipt_retry_s", None)
+    if schedule is None:
+        schedule = [60.0, 300.0, 600.0]
+    with state.lock:
+        if attempt >= len(schedule):
             state.receipts_failed += 1
+            return
+        state.receipts_retried += 1
+    timer = threading.Timer(schedule[attempt], push_receipt, (state, m, attempt + 1))
+    timer.daemon = True
+    timer.start()
 
 
 def schedule_receipt(state, m):
     """Push m's receipt receipt_delay_ms from now, if a receipt URL is configured for it."""
     if state.faults["receipts"] and getattr(state.keys, "receipt_url_" + m["provider"], None):
-        delay = (getattr(state.keys, "receipt_delay_ms", None) or 500) / 1000.0
-        timer = threading.Timer(delay, push_receipt, (state, dict(m)))
+        delay_ms = state.faults["receipt_delay_ms"]
+        if delay_ms is None:
+            delay_ms = getattr(state.keys, "receipt_delay_ms", None) or 500
+        timer = threading.Timer(delay_ms / 1000.0, push_receipt, (state, dict(m)))
         timer.daemon = True
         timer.start()
 
@@ -759,7 +781,7 @@ def control_handle(state, body):
     if not isinstance(req, dict):
         raise Reply(400, {"error": "body must be a JSON object"})
     new = {}
-    for name in ("delay_ms", "fail_5xx", "throttle"):
+    for name in ("delay_ms", "fail_5xx", "throttle", "receipt_delay_ms"):
         if name in req:
             v = req[name]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -780,7 +802,7 @@ def control_handle(state, body):
             raise Reply(400, {"error": "provider is aliyun, tencent, webhook or null"})
         new["provider"] = req["provider"]
     unknown = set(req) - {"delay_ms", "fail_5xx", "throttle", "reject_phones", "provider",
-                          "for_phones", "receipts"}
+                          "for_phones", "receipts", "receipt_delay_ms"}
     if unknown:
         raise Reply(400, {"error": "unknown keys: " + ", ".join(sorted(unknown))})
     with state.lock:
@@ -793,7 +815,8 @@ def messages_handle(state):
         msgs = [{k: v for k, v in m.items() if not k.startswith("_")} for m in state.messages]
         return 200, {"messages": msgs, "calls": list(state.calls),
                      "rejected_signatures": state.rejected,
-                     "receipts_failed": state.receipts_failed}, 0.0
+                     "receipts_failed": state.receipts_failed,
+                     "receipts_retried": state.receipts_retried}, 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -959,8 +982,10 @@ def webhook_call(base, secret, payload, msg_id=None, ts=None, body=None):
 
 
 def self_test_receipts(keys, check, eq):
-    """Receipts pushed to a capturing server: Alibaba's with the token, the webhook's signed."""
+    """Receipts pushed to a capturing server: Alibaba's with the token, the webhook's signed;
+    the webhook's first push answered 503 and pushed again, with the same webhook-id."""
     got = []
+    refused = []
 
     class Capture(BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):
@@ -968,8 +993,15 @@ def self_test_receipts(keys, check, eq):
 
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
-            got.append((self.path, {k.lower(): v for k, v in self.headers.items()},
-                        self.rfile.read(n)))
+            entry = (self.path, {k.lower(): v for k, v in self.headers.items()},
+                     self.rfile.read(n))
+            if self.path.startswith("/wh") and not refused:
+                refused.append(entry)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            got.append(entry)
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -980,7 +1012,7 @@ def self_test_receipts(keys, check, eq):
     rk = argparse.Namespace(**vars(keys))
     cbase = "http://127.0.0.1:%d" % cap.server_address[1]
     rk.receipt_url_aliyun, rk.receipt_url_webhook = cbase + "/ali", cbase + "/wh"
-    rk.receipt_token, rk.receipt_delay_ms = "tok en", 10
+    rk.receipt_token, rk.receipt_delay_ms, rk.receipt_retry_s = "tok en", 10, [0.2]
     srv = make_server(rk, quiet=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = "http://127.0.0.1:%d" % srv.server_address[1]
@@ -1005,6 +1037,11 @@ def self_test_receipts(keys, check, eq):
             wh[2])["id"], "status": "delivered"} and webhook_verify(
             rk.webhook_secret, wh[1]["webhook-id"], int(wh[1]["webhook-timestamp"]), wh[2],
             wh[1]["webhook-signature"]), "receipts: webhook receipt signed")
+        check(len(refused) == 1 and wh is not None
+              and refused[0][1]["webhook-id"] == wh[1]["webhook-id"],
+              "receipts: a refused push is pushed again with the same webhook-id")
+        s, r = http("GET", base + "/_messages")
+        eq((r["receipts_retried"], r["receipts_failed"]), (1, 0), "receipts: one re-push counted")
     finally:
         srv.shutdown()
         srv.server_close()
@@ -1218,6 +1255,17 @@ def self_test():
     return 1 if failures else 0
 
 
+def retry_schedule(text):
+    """--receipt-retry-s: positive seconds, comma-separated (an empty text: no re-push)."""
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("seconds, comma-separated")
+    if any(not 0 < x <= 86400 for x in out):
+        raise argparse.ArgumentTypeError("each delay between 0 and 86400 seconds")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description="Test SMS gateway (Alibaba, Tencent, webhook).")
     ap.add_argument("--port", type=int, default=0, help="port, 0 = a free one (printed)")
@@ -1237,6 +1285,9 @@ def main():
                     help="file holding the token appended as ?token= to Alibaba/Tencent receipts")
     ap.add_argument("--receipt-delay-ms", type=int, default=500,
                     help="how long after accepting a message its receipt is pushed")
+    ap.add_argument("--receipt-retry-s", type=retry_schedule, default=[60.0, 300.0, 600.0],
+                    help="seconds before each re-push of a receipt not answered 2xx, "
+                    "comma-separated (default 60,300,600)")
     ap.add_argument("--quiet", action="store_true", help="no request log on stderr")
     ap.add_argument("--self-test", action="store_true",
                     help="check the published vectors and a live round trip, then exit")
