@@ -253,11 +253,12 @@ int kafka_ensure_topics(const char *brokers, const char *const *topics, int repl
 
 struct kafka_consumer {
     rd_kafka_t *rk;         /* the consumer handle */
+    char *brokers;          /* copy, for a handle made anew after a fatal error */
     kafka_consumer_def def; /* copy of the definition */
     db_pool *pool;          /* borrowed */
     pthread_t thread;       /* the loop */
     atomic_int stop;        /* set by kafka_consumer_stop */
-    atomic_long applied, duplicates, deadlettered;
+    atomic_long applied, duplicates, deadlettered, reopened;
 };
 
 /* store_offset - commit-to-be: the next offset of the message's partition */
@@ -419,6 +420,75 @@ out:
     return result;
 }
 
+/* consumer_open - a subscribed consumer handle for c's definition, or NULL with err */
+static rd_kafka_t *consumer_open(const kafka_consumer *c, char *err, size_t errlen)
+{
+    const kafka_consumer_def *def = &c->def;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (set(conf, "bootstrap.servers", c->brokers, err, errlen) < 0 ||
+        set(conf, "group.id", def->group_id, err, errlen) < 0 ||
+        set(conf, "client.id", def->group_id, err, errlen) < 0 ||
+        set(conf, "enable.auto.commit", "true", err, errlen) < 0 ||
+        set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
+        set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
+        set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0 ||
+        (def->instance_id && *def->instance_id &&
+         set(conf, "group.instance.id", def->instance_id, err, errlen) < 0)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new takes conf only on success */
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
+    if (subs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    for (int i = 0; def->topics[i]; i++)
+        rd_kafka_topic_partition_list_add(subs, def->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+/*
+ * consumer_reopen - after a fatal consumer error the handle is unusable for
+ * good: librdkafka raises one when the broker fences a static member (a
+ * broker that was down longer than the session, or restarted, takes the
+ * member's rejoin for another instance with the same group.instance.id).
+ * The handle is destroyed without a commit (offsets stored since the last
+ * commit are delivered again, and processed_events absorbs them) and a new
+ * one subscribes, retried every 2 s until it succeeds or the loop stops.
+ */
+static void consumer_reopen(kafka_consumer *c)
+{
+    char why[512] = "";
+    rd_kafka_fatal_error(c->rk, why, sizeof(why));
+    log_error("consumer %s: fatal error (%s): making the consumer anew", c->def.group_id, why);
+    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    c->rk = NULL;
+    while (c->rk == NULL && !atomic_load(&c->stop)) {
+        char err[256] = "";
+        c->rk = consumer_open(c, err, sizeof(err));
+        if (c->rk == NULL) {
+            log_error("consumer %s: cannot make the consumer anew: %s", c->def.group_id, err);
+            for (int waited = 0; waited < 2000 && !atomic_load(&c->stop); waited += 50)
+                usleep(50 * 1000);
+        }
+    }
+    atomic_fetch_add(&c->reopened, 1);
+}
+
 /*
  * consumer_loop - poll, apply, store offsets; back off on transient failures.
  * A message that must be retried is kept and applied again after the
@@ -435,6 +505,11 @@ static void *consumer_loop(void *arg)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
         if (m == NULL)
             continue;
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            rd_kafka_message_destroy(m);
+            consumer_reopen(c);
+            continue;
+        }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer %s: %s", c->def.group_id, rd_kafka_message_errstr(m));
@@ -459,40 +534,20 @@ kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_d
                                      db_pool *pool, char *err, size_t errlen)
 {
     kafka_consumer *c = calloc(1, sizeof(*c));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (c == NULL)
+    if (c == NULL || (c->brokers = strdup(brokers)) == NULL) {
         snprintf(err, errlen, "out of memory");
-    if (c == NULL || set(conf, "bootstrap.servers", brokers, err, errlen) < 0 ||
-        set(conf, "group.id", def->group_id, err, errlen) < 0 ||
-        set(conf, "client.id", def->group_id, err, errlen) < 0 ||
-        set(conf, "enable.auto.commit", "true", err, errlen) < 0 ||
-        set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
-        set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
-        set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0 ||
-        (def->instance_id && *def->instance_id &&
-         set(conf, "group.instance.id", def->instance_id, err, errlen) < 0)) {
-        rd_kafka_conf_destroy(conf);
         free(c);
         return NULL;
     }
     c->def = *def;
     c->pool = pool;
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
-    if (c->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        free(c);
-        return NULL;
-    }
-    conf = NULL; /* owned by rk now */
-    rd_kafka_poll_set_consumer(c->rk);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
-    for (int i = 0; def->topics[i]; i++)
-        rd_kafka_topic_partition_list_add(subs, def->topics[i], RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e || pthread_create(&c->thread, NULL, consumer_loop, c) != 0) {
-        snprintf(err, errlen, "subscribe: %s", e ? rd_kafka_err2str(e) : "no thread");
-        rd_kafka_destroy(c->rk);
+    c->rk = consumer_open(c, err, errlen);
+    if (c->rk == NULL || pthread_create(&c->thread, NULL, consumer_loop, c) != 0) {
+        if (c->rk) {
+            snprintf(err, errlen, "no thread for the consumer");
+            rd_kafka_destroy(c->rk);
+        }
+        free(c->brokers);
         free(c);
         return NULL;
     }
@@ -514,6 +569,11 @@ long kafka_consumer_deadlettered(const kafka_consumer *c)
     return atomic_load(&((kafka_consumer *)c)->deadlettered);
 }
 
+long kafka_consumer_reopened(const kafka_consumer *c)
+{
+    return atomic_load(&((kafka_consumer *)c)->reopened);
+}
+
 /* kafka_consumer_stop - stop, commit stored offsets, leave the group */
 kafka_consumer *kafka_consumer_stop(kafka_consumer *c)
 {
@@ -521,8 +581,11 @@ kafka_consumer *kafka_consumer_stop(kafka_consumer *c)
         return NULL;
     atomic_store(&c->stop, 1);
     pthread_join(c->thread, NULL);
-    rd_kafka_consumer_close(c->rk);
-    rd_kafka_destroy(c->rk);
+    if (c->rk) {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    free(c->brokers);
     free(c);
     return NULL;
 }

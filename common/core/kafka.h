@@ -122,6 +122,9 @@ long kafka_consumer_duplicates(const kafka_consumer *c);
 /* kafka_consumer_deadlettered - events sent to the dead-letter topic since start */
 long kafka_consumer_deadlettered(const kafka_consumer *c);
 
+/* kafka_consumer_reopened - handles made anew after a fatal consumer error since start */
+long kafka_consumer_reopened(const kafka_consumer *c);
+
 /*
  * kafka_consumer_stop - stop the loop, close the consumer (commits stored
  * offsets and leaves the group), join the thread. Returns NULL.

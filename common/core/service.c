@@ -158,6 +158,12 @@ static double gauge_deadlettered(void *arg)
     return consumer_sum(kafka_consumer_deadlettered);
 }
 
+static double gauge_reopened(void *arg)
+{
+    (void)arg;
+    return consumer_sum(kafka_consumer_reopened);
+}
+
 static double gauge_pending(void *arg)
 {
     return (double)outbox_relay_pending(((service_ctx *)arg)->relay);
@@ -417,6 +423,9 @@ int service_main(int argc, char **argv, const service_def *def)
         metrics_gauge_fn("shantang_consumer_deadlettered",
                          "Events sent to the dead-letter topic since start", gauge_deadlettered,
                          NULL);
+        metrics_gauge_fn("shantang_consumer_reopened",
+                         "Consumers made anew after a fatal error (a fenced static member)",
+                         gauge_reopened, NULL);
     }
     /* static membership: a restarted consumer takes its partitions back at once instead of
        waiting for the session of its killed predecessor to time out */
