@@ -9,7 +9,8 @@ throttling gateway is backed off, then delivers; quiet hours defer (and the
 urgent route does not wait); per-phone limits defer; a permanent refusal
 fails the delivery and dead-letters it with the gateway's answer; a payload
 without a phone is dead-lettered; receipts are verified and mark deliveries
-delivered; /v1/deliveries filters.
+delivered, also those whose receipt met a notifier that was down (the gateway
+pushes again); /v1/deliveries filters.
 
 Quiet hours and tight limits are switched on by writing
 .local/<instance>/notifier.override.env and restarting the notifier (the
@@ -558,6 +559,30 @@ def test_check_with_a_removed_provider_ends_the_row(c):
         restart_notifier(None)
 
 
+def test_receipt_while_the_notifier_is_down(c):
+    """A receipt pushed while the notifier is down is pushed again by the gateway (as the
+    providers re-push), and the delivery still reaches 'delivered' once it is back."""
+    reset_gateway()
+    gw("POST", "/_control", {"receipt_delay_ms": 2500})
+    try:
+        retried_before = gw("GET", "/_messages")["receipts_retried"]
+        ph = phone()
+        produce("household.registered", registered(ph))
+        c.check(wait(lambda: rows("recipient = '%s' AND status = 'sent'" % ph), 30),
+                "sent, its receipt still to come (%r)" % rows("recipient = '%s'" % ph))
+        stack("service-kill", "notifier")
+        c.check(wait(lambda: gw("GET", "/_messages")["receipts_retried"] > retried_before, 20),
+                "the receipt met a notifier that was down, and is to be pushed again")
+        c.eq(rows("recipient = '%s'" % ph)[0][0], "sent", "not delivered while down")
+        stack("service-start", "notifier")
+        c.check(wait(lambda: rows("recipient = '%s' AND status = 'delivered'" % ph), 60),
+                "delivered by the receipt pushed again after the restart (%r)"
+                % rows("recipient = '%s'" % ph))
+    finally:
+        gw("POST", "/_control", {"receipt_delay_ms": 500})
+        stack("service-start", "notifier")
+
+
 def test_receipts(c):
     """The gateway pushes a receipt for each accepted message (the stack starts it with
     the notifier's receipt URLs): the delivery becomes 'delivered' end to end. Receipts
@@ -639,6 +664,7 @@ if __name__ == "__main__":
         test_configured_order_and_attempt_cap,
         test_check_with_a_removed_provider_ends_the_row,
         test_receipts,
+        test_receipt_while_the_notifier_is_down,
         test_recovery_resends_only_when_provably_not_accepted,
         test_kill_mid_batch_none_twice_none_lost,  # last: the killed member slows rejoins
     ])
