@@ -16,29 +16,11 @@
 #include <string.h>
 
 #include "util/csv.h"
+#include "util/utf8.h"
 
 #define IMPORT_BATCH 500
 #define IMPORT_MAX_ERRORS 1000
 #define IMPORT_SAMPLE 65536
-
-/* utf8_ok - 1 if n bytes are UTF-8, allowing a sequence cut at the end */
-static int utf8_ok(const unsigned char *s, size_t n, int allow_cut)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || (len == 2 && c < 0xc2))
-            return 0;
-        if (i + len > n)
-            return allow_cut;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-        i += len;
-    }
-    return 1;
-}
 
 /* to_utf8 - convert line (GB 18030) into out (malloc'd, caller frees); NULL if not convertible */
 static char *to_utf8(iconv_t cd, const char *line, size_t n)
@@ -146,7 +128,7 @@ static int header_columns(const csvimport_def *def, char **f, int nf, int *col, 
 const char *csvimport_encoding(const unsigned char *sample, size_t n, int truncated)
 {
     size_t skip = n >= 3 && memcmp(sample, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    if (utf8_ok(sample + skip, n - skip, truncated))
+    if ((truncated ? utf8_valid_cut : utf8_valid)((const char *)sample + skip, n - skip))
         return "utf-8";
     iconv_t cd = iconv_open("UTF-8", "GB18030");
     if (cd == (iconv_t)-1)
@@ -217,7 +199,7 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
         char *t = csv_trim(text ? text : l);
         if (*t == '\0')
             continue;
-        if (!gbk && !utf8_ok((unsigned char *)t, strlen(t), 0)) {
+        if (!gbk && !utf8_valid(t, strlen(t))) {
             line_error(&r, lineno, "bad-encoding", "Bad encoding", "is not UTF-8");
             continue;
         }

@@ -27,6 +27,7 @@
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 
 #include <microhttpd.h>
 
@@ -85,80 +86,6 @@ static _Thread_local const char *tl_instance;
 /* Requests in flight over every server of the process, for the gauge. */
 static atomic_int http_inflight_all;
 static atomic_int http_gauge_registered;
-
-/* ---------- UTF-8 ---------- */
-
-/* utf8_seq - length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], cp, min;
-    size_t need;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        need = 2, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
-    }
-    if (n <= need)
-        return 0;
-    for (size_t k = 1; k <= need; k++) {
-        unsigned d = s[k];
-        if ((d & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (d & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0; /* overlong, beyond Unicode, or a surrogate */
-    return need + 1;
-}
-
-/* utf8_valid - 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF) */
-static int utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
-/* utf8_chars - the number of characters of a valid UTF-8 string */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
-/* utf8_scrub - replace every byte that does not start a valid sequence by '?' */
-static void utf8_scrub(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    size_t n = strlen(s), i = 0;
-
-    while (i < n) {
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0) {
-            p[i] = '?';
-            k = 1;
-        }
-        i += k;
-    }
-}
 
 /* ---------- responses ---------- */
 
