@@ -55,8 +55,6 @@
 #define HTTP_DRAIN_S 30             /* an upload past limit + extra is cut after this */
 #define HTTP_REQUEST_ID_MAX 64      /* longest X-Request-Id taken from a client */
 #define HTTP_LOG_PATH_MAX 200       /* bytes of path shown in the access line */
-#define HTTP_PAGE_DEFAULT 50        /* ?limit= when absent */
-#define HTTP_PAGE_MAX 1000          /* largest ?limit= */
 #define HTTP_MAX_THREADS 256        /* sanity bound on cfg->threads */
 
 struct http_server {
@@ -618,75 +616,6 @@ int http_field_date(const cJSON *obj, const char *name, int required, const char
     if (!cJSON_IsString(item) || item->valuestring == NULL || !time_date_valid(item->valuestring))
         return field_problem(resp, name, "%s must be a date YYYY-MM-DD", name);
     *out = item->valuestring;
-    return 0;
-}
-
-/* ---------- pagination ---------- */
-
-/* http_page_limit - ?limit= (default 50, 1..1000), or -1 after a 422 naming /limit */
-int http_page_limit(const http_req *req, http_resp *resp)
-{
-    const char *q = http_query(req, "limit");
-    int v = 0;
-
-    if (q == NULL)
-        return HTTP_PAGE_DEFAULT;
-    size_t n = strlen(q);
-    int ok = n >= 1 && n <= 4;
-    for (size_t i = 0; ok && i < n; i++) {
-        if (q[i] < '0' || q[i] > '9')
-            ok = 0;
-        else
-            v = v * 10 + (q[i] - '0');
-    }
-    if (!ok || v < 1 || v > HTTP_PAGE_MAX) {
-        http_problem(resp, 422, "validation", "Validation failed", "/limit",
-                     "limit must be an integer from 1 to %d", HTTP_PAGE_MAX);
-        return -1;
-    }
-    return v;
-}
-
-/* http_cursor_encode - Base64url (unpadded) of key; malloc'd, NULL on failure */
-char *http_cursor_encode(const char *key)
-{
-    if (key == NULL)
-        return NULL;
-    size_t len = strlen(key), cap = 4 * ((len + 2) / 3) + 1;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-    if (crypto_b64_encode((const unsigned char *)key, len, 1, out, cap) < 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* http_cursor_decode - ?cursor= decoded into key: 0, 1 when absent or empty, -1 after a 422 */
-int http_cursor_decode(const http_req *req, char *key, size_t keylen, http_resp *resp)
-{
-    const char *q = http_query(req, "cursor");
-
-    if (q == NULL || *q == '\0')
-        return 1;
-    size_t qlen = strlen(q);
-    int n = -1;
-    if (keylen > 1 && qlen <= 4 * (keylen / 3 + 1))
-        n = crypto_b64_decode(q, qlen, (unsigned char *)key, keylen - 1);
-    if (n > 0) {
-        key[n] = '\0';
-        for (int i = 0; i < n; i++)
-            if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
-                n = -1;
-    }
-    if (n <= 0 || !utf8_valid(key, (size_t)n)) {
-        if (keylen > 0)
-            key[0] = '\0';
-        http_problem(resp, 422, "validation", "Invalid cursor", "/cursor",
-                     "the cursor is not one this list gave out");
-        return -1;
-    }
     return 0;
 }
 

@@ -174,16 +174,4 @@ int http_field_int64(const cJSON *obj, const char *name, int required, long long
 int http_field_date(const cJSON *obj, const char *name, int required, const char **out,
                     http_resp *resp);
 
-/*
- * Cursor pagination: http_page_limit reads ?limit= (default 50, 1..1000; a
- * bad value sets a 422 with pointer "/limit" and returns -1). A cursor is the
- * unpadded Base64url of the last item's sort key; http_cursor_decode writes
- * it into key (NUL-terminated), returning 0, 1 when absent or empty, or -1
- * after setting a 422 with pointer "/cursor" (bad Base64, longer than keylen-1
- * bytes, not UTF-8, or holding control characters).
- */
-int http_page_limit(const http_req *req, http_resp *resp);
-int http_cursor_decode(const http_req *req, char *key, size_t keylen, http_resp *resp);
-char *http_cursor_encode(const char *key); /* malloc'd */
-
 #endif

@@ -1,5 +1,6 @@
 /*
- * page.c - cursor-paginated list answers, shared by every service.
+ * page.c - cursor-paginated list answers, shared by every service: the
+ * ?limit= and ?cursor= of a request, and the page with its next cursor.
  *
  * Trusts the rows it is given to hold valid JSON (they come from the
  * service's own jsonb columns or functions). Reads no configuration.
@@ -9,9 +10,80 @@
 #include "core/service.h"
 #include "util/crypto.h"
 #include "util/sbuf.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define PAGE_DEFAULT 50 /* ?limit= when absent */
+#define PAGE_MAX 1000   /* largest ?limit= */
+
+/* page_limit - ?limit= (default 50, 1..1000), or -1 after a 422 naming /limit */
+int page_limit(const http_req *req, http_resp *resp)
+{
+    const char *q = http_query(req, "limit");
+    int v = 0;
+
+    if (q == NULL)
+        return PAGE_DEFAULT;
+    size_t n = strlen(q);
+    int ok = n >= 1 && n <= 4;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (q[i] < '0' || q[i] > '9')
+            ok = 0;
+        else
+            v = v * 10 + (q[i] - '0');
+    }
+    if (!ok || v < 1 || v > PAGE_MAX) {
+        http_problem(resp, 422, "validation", "Validation failed", "/limit",
+                     "limit must be an integer from 1 to %d", PAGE_MAX);
+        return -1;
+    }
+    return v;
+}
+
+/* page_cursor_encode - Base64url (unpadded) of key; malloc'd, NULL on failure */
+char *page_cursor_encode(const char *key)
+{
+    if (key == NULL)
+        return NULL;
+    size_t len = strlen(key), cap = 4 * ((len + 2) / 3) + 1;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    if (crypto_b64_encode((const unsigned char *)key, len, 1, out, cap) < 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* page_cursor_decode - ?cursor= decoded into key: 0, 1 when absent or empty, -1 after a 422 */
+int page_cursor_decode(const http_req *req, char *key, size_t keylen, http_resp *resp)
+{
+    const char *q = http_query(req, "cursor");
+
+    if (q == NULL || *q == '\0')
+        return 1;
+    size_t qlen = strlen(q);
+    int n = -1;
+    if (keylen > 1 && qlen <= 4 * (keylen / 3 + 1))
+        n = crypto_b64_decode(q, qlen, (unsigned char *)key, keylen - 1);
+    if (n > 0) {
+        key[n] = '\0';
+        for (int i = 0; i < n; i++)
+            if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
+                n = -1;
+    }
+    if (n <= 0 || !utf8_valid(key, (size_t)n)) {
+        if (keylen > 0)
+            key[0] = '\0';
+        http_problem(resp, 422, "validation", "Invalid cursor", "/cursor",
+                     "the cursor is not one this list gave out");
+        return -1;
+    }
+    return 0;
+}
 
 /* page_reply - answer a page of items with its next cursor */
 void page_reply(http_resp *resp, const PGresult *res, int json_col, int key_col, int limit,
@@ -29,7 +101,7 @@ void page_reply(http_resp *resp, const PGresult *res, int json_col, int key_col,
     }
     sbuf_str(&b, "],\"next\":");
     if (rows > limit && shown > 0) {
-        char *cursor = http_cursor_encode(PQgetvalue(res, shown - 1, key_col));
+        char *cursor = page_cursor_encode(PQgetvalue(res, shown - 1, key_col));
         if (cursor == NULL) {
             b.failed = 1;
         } else {
@@ -59,10 +131,10 @@ void page_reply(http_resp *resp, const PGresult *res, int json_col, int key_col,
 int page_args(const http_req *req, http_resp *resp, int uuid_keys, char cursor_buf[64],
               const char **cursor_out, char limit_sql[16])
 {
-    int limit = http_page_limit(req, resp);
+    int limit = page_limit(req, resp);
     if (limit < 0)
         return -1;
-    int rc = http_cursor_decode(req, cursor_buf, 64, resp);
+    int rc = page_cursor_decode(req, cursor_buf, 64, resp);
     if (rc < 0)
         return -1;
     if (rc == 0 && uuid_keys && !crypto_uuid_valid(cursor_buf)) {

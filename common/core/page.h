@@ -15,6 +15,18 @@
 #include "core/http.h"
 
 /*
+ * Cursor pagination: page_limit reads ?limit= (default 50, 1..1000; a
+ * bad value sets a 422 with pointer "/limit" and returns -1). A cursor is the
+ * unpadded Base64url of the last item's sort key; page_cursor_decode writes
+ * it into key (NUL-terminated), returning 0, 1 when absent or empty, or -1
+ * after setting a 422 with pointer "/cursor" (bad Base64, longer than keylen-1
+ * bytes, not UTF-8, or holding control characters).
+ */
+int page_limit(const http_req *req, http_resp *resp);
+int page_cursor_decode(const http_req *req, char *key, size_t keylen, http_resp *resp);
+char *page_cursor_encode(const char *key); /* malloc'd */
+
+/*
  * page_reply - answer 200 with the page built from res (borrowed): items
  * from column json_col, cursor from column key_col. extra_json, when not
  * NULL, is a JSON member list spliced after "next" (e.g. "\"total\":12").

@@ -15,6 +15,7 @@
 
 #include "core/auth.h"
 #include "core/http.h"
+#include "core/page.h"
 #include "util/crypto.h"
 #include "util/log.h"
 
@@ -86,10 +87,10 @@ static void h_list(http_req *req, http_resp *resp, void *ctx)
     char cursor[64];
 
     (void)ctx;
-    int limit = http_page_limit(req, resp);
+    int limit = page_limit(req, resp);
     if (limit < 0)
         return;
-    int rc = http_cursor_decode(req, cursor, sizeof(cursor), resp);
+    int rc = page_cursor_decode(req, cursor, sizeof(cursor), resp);
     if (rc < 0)
         return;
     cJSON *o = cJSON_CreateObject();
@@ -747,7 +748,7 @@ static void test_pages(void)
     static const char *const keys[] = {"2024-01-31|0190f0e8-aaaa", "a", "ab", "abc",
                                        "\xe5\xb1\xb1\xe5\xa1\x98"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        char *c = http_cursor_encode(keys[i]);
+        char *c = page_cursor_encode(keys[i]);
         CHECK(c && strpbrk(c, "+/=") == NULL, "cursor %zu is unpadded Base64url: %s", i,
               c ? c : "(null)");
         snprintf(path, sizeof(path), "/v1/items?cursor=%s", c ? c : "");
