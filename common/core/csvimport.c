@@ -73,9 +73,7 @@ static void line_error(import_report *r, long line, const char *slug, const char
 static int simple(PGconn *conn, const char *sql)
 {
     db_err err;
-    PGresult *res = db_exec(conn, sql, 0, NULL, &err);
-    PQclear(res);
-    return res ? 0 : -1;
+    return db_run(conn, sql, 0, NULL, &err);
 }
 
 /* import_row - one row under a savepoint; -1 on a database failure */

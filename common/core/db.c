@@ -229,12 +229,17 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n, const char *const *param
     return NULL;
 }
 
+int db_run(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err)
+{
+    PGresult *res = db_exec(conn, sql, n, params, err);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
 /* simple - run a statement without parameters; 0 or -1 with err */
 static int simple(PGconn *conn, const char *sql, db_err *err)
 {
-    PGresult *res = db_exec(conn, sql, 0, NULL, err);
-    PQclear(res);
-    return res ? 0 : -1;
+    return db_run(conn, sql, 0, NULL, err);
 }
 
 int db_begin(PGconn *conn, db_err *err)

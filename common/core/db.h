@@ -52,6 +52,9 @@ int db_ping(db_pool *pool, int timeout_ms);
  */
 PGresult *db_exec(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err);
 
+/* db_run - db_exec for a statement whose result is not needed: 0, or -1 with err */
+int db_run(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err);
+
 /* db_begin / db_commit / db_rollback - 0 on success, -1 with err */
 int db_begin(PGconn *conn, db_err *err);
 int db_commit(PGconn *conn, db_err *err);

@@ -82,10 +82,8 @@ int idem_finish(PGconn *conn, const char *principal, const char *key, int status
     char st[16];
     snprintf(st, sizeof(st), "%d", status);
     const char *params[4] = {principal, key, st, body ? body : ""};
-    PGresult *res = db_exec(conn,
-                            "UPDATE idempotency_keys SET status = $3::int, body = $4 "
-                            "WHERE principal = $1 AND key = $2",
-                            4, params, err);
-    PQclear(res);
-    return res ? 0 : -1;
+    return db_run(conn,
+                  "UPDATE idempotency_keys SET status = $3::int, body = $4 "
+                  "WHERE principal = $1 AND key = $2",
+                  4, params, err);
 }

@@ -54,13 +54,12 @@ int outbox_add(PGconn *conn, const char *topic, const char *key, const cJSON *ev
         return -1;
     }
     const char *params[4] = {event_id(ev), topic, key, payload};
-    PGresult *res = db_exec(conn,
-                            "INSERT INTO outbox (event_id, topic, key, payload) "
-                            "VALUES ($1::uuid, $2, $3, $4::jsonb)",
-                            4, params, err);
+    int rc = db_run(conn,
+                    "INSERT INTO outbox (event_id, topic, key, payload) "
+                    "VALUES ($1::uuid, $2, $3, $4::jsonb)",
+                    4, params, err);
     free(payload);
-    PQclear(res);
-    return res ? 0 : -1;
+    return rc;
 }
 
 struct outbox_relay {

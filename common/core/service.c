@@ -522,6 +522,23 @@ void service_db_problem(http_resp *resp, const db_err *err)
     }
 }
 
+PGresult *service_query(PGconn *conn, const char *sql, int n, const char *const *params,
+                        http_resp *resp)
+{
+    db_err err;
+    PGresult *res = db_exec(conn, sql, n, params, &err);
+    if (res == NULL)
+        service_db_problem(resp, &err);
+    return res;
+}
+
+int service_exec(PGconn *conn, const char *sql, int n, const char *const *params, http_resp *resp)
+{
+    PGresult *res = service_query(conn, sql, n, params, resp);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
 /* service_tx_begin - a pooled connection inside a transaction, or NULL after a 503 */
 PGconn *service_tx_begin(service_ctx *ctx, http_resp *resp)
 {

@@ -131,4 +131,15 @@ void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_cr
  */
 void service_db_problem(http_resp *resp, const db_err *err);
 
+/*
+ * service_query / service_exec - run a statement inside a request, turning a
+ * failure into its problem on resp (service_db_problem). service_query
+ * returns the result (the caller PQclear()s it) or NULL after the problem;
+ * service_exec, for a statement whose result is not needed, returns 0 or -1
+ * after the problem.
+ */
+PGresult *service_query(PGconn *conn, const char *sql, int n, const char *const *params,
+                        http_resp *resp);
+int service_exec(PGconn *conn, const char *sql, int n, const char *const *params, http_resp *resp);
+
 #endif

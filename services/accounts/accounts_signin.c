@@ -106,10 +106,8 @@ static int phone_field(const cJSON *body, char phone[12], http_resp *resp)
 static int lock_phone(PGconn *conn, const char *phone, db_err *err)
 {
     const char *p[1] = {phone};
-    PGresult *res = db_exec(
-        conn, "SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", 1, p, err);
-    PQclear(res);
-    return res ? 0 : -1;
+    return db_run(conn, "SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", 1, p,
+                  err);
 }
 
 /* count_since - one count(*) query's answer with its "seconds until room" second column */
@@ -159,9 +157,7 @@ static int client_blocked(acc_state *st, PGconn *conn, const char *client, http_
 static int record_failure(PGconn *conn, const char *client, db_err *err)
 {
     const char *p[1] = {client};
-    PGresult *res = db_exec(conn, "INSERT INTO signin_failures (client) VALUES ($1)", 1, p, err);
-    PQclear(res);
-    return res ? 0 : -1;
+    return db_run(conn, "INSERT INTO signin_failures (client) VALUES ($1)", 1, p, err);
 }
 
 /* accounts_signin_code - POST /v1/signin/code {phone} */

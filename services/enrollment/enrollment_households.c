@@ -436,9 +436,8 @@ static const char *scope_sql(const http_req *req, char *buf, size_t len)
     return req->auth.role == ROLE_ADMIN ? NULL : auth_scope_array(&req->auth, buf, len);
 }
 
-#define SCOPE_FILTER(n)                                                                            \
-    "($" n "::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($" n "::text[]) s "                   \
-    "WHERE s <> '' AND h.village_code LIKE s || '%'))"
+/* HOUSEHOLD_IN_SCOPE - household h's village inside the scope $n (NULL: everywhere) */
+#define HOUSEHOLD_IN_SCOPE(n) "in_scope(h.village_code, $" n "::text[])"
 
 /*
  * search_args - ?q= of the households list: 1..50 characters without
@@ -522,7 +521,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
                "($7::text IS NULL AND (position($6 IN h.head_name) > 0 OR position($6 IN "
                "h.phone) > 0 OR left(h.id_masked, 6) = $6 OR right(h.id_masked, 4) = "
                "upper($6)))) "
-               "AND " SCOPE_FILTER("4") " ORDER BY h.id LIMIT $5::int",
+               "AND " HOUSEHOLD_IN_SCOPE("4") " ORDER BY h.id LIMIT $5::int",
                7, params, limit);
 }
 
@@ -537,7 +536,7 @@ void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
     }
     if (req->auth.role != ROLE_ADMIN) {
         page_query_one_scoped(ctx, resp,
-                              "SELECT household_json(h.id)::text, " SCOPE_FILTER(
+                              "SELECT household_json(h.id)::text, " HOUSEHOLD_IN_SCOPE(
                                   "2") " FROM "
                                        "households h WHERE h.id = $1::uuid",
                               2, params, "household");
@@ -586,7 +585,7 @@ void enrollment_stats(http_req *req, http_resp *resp, void *ctx)
     page_query_one(
         ctx, resp,
         "WITH h AS (SELECT h.*, v.side FROM households h JOIN villages v ON v.code = "
-        "h.village_code WHERE " SCOPE_FILTER(
+        "h.village_code WHERE " HOUSEHOLD_IN_SCOPE(
             "1") "), "
                  "e AS (SELECT e.*, h.low_income, h.side FROM enrollments e JOIN h ON h.id = "
                  "e.household_id WHERE e.end_date IS NULL OR e.end_date >= current_date), "

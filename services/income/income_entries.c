@@ -192,27 +192,17 @@ typedef struct entry_facts {
     char source_ref[201]; /* for a reversal without one: the original's */
 } entry_facts;
 
-/* query - run a statement; NULL after a database problem on resp */
-static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *params,
-                       http_resp *resp)
-{
-    db_err err;
-    PGresult *res = db_exec(conn, sql, n, params, &err);
-    if (res == NULL)
-        service_db_problem(resp, &err);
-    return res;
-}
-
 /* load_original - a reversal's dimensions from the entry it reverses; -1 after a problem */
 static int load_original(PGconn *conn, entry_input *in, entry_facts *f, http_resp *resp)
 {
     const char *params[1] = {in->reverses};
-    PGresult *res = query(conn,
-                          "SELECT kind, project_id, household_id, village_code, low_income, "
-                          "-amount_fen, to_char(period_date, 'YYYY-MM-DD'), reverses, "
-                          "source_ref, (SELECT r.id FROM entries r WHERE r.reverses = e.id) "
-                          "FROM entries e WHERE id = $1::uuid FOR UPDATE",
-                          1, params, resp);
+    PGresult *res =
+        service_query(conn,
+                      "SELECT kind, project_id, household_id, village_code, low_income, "
+                      "-amount_fen, to_char(period_date, 'YYYY-MM-DD'), reverses, "
+                      "source_ref, (SELECT r.id FROM entries r WHERE r.reverses = e.id) "
+                      "FROM entries e WHERE id = $1::uuid FOR UPDATE",
+                      1, params, resp);
     if (res == NULL)
         return -1;
     int rc = -1;
@@ -245,10 +235,11 @@ static int load_original(PGconn *conn, entry_input *in, entry_facts *f, http_res
 static int load_household(PGconn *conn, const entry_input *in, entry_facts *f, http_resp *resp)
 {
     const char *params[1] = {f->household};
-    PGresult *res = query(conn,
-                          "SELECT village_code, low_income, phone, head_name FROM households "
-                          "WHERE id = $1::uuid",
-                          1, params, resp);
+    PGresult *res =
+        service_query(conn,
+                      "SELECT village_code, low_income, phone, head_name FROM households "
+                      "WHERE id = $1::uuid",
+                      1, params, resp);
     if (res == NULL)
         return -1;
     int rc = -1;
@@ -279,11 +270,11 @@ static int check_project(PGconn *conn, const http_req *req, const entry_input *i
                          http_resp *resp)
 {
     const char *params[3] = {f->project_id, f->village[0] ? f->village : NULL, req->auth.sub};
-    PGresult *res = query(conn,
-                          "SELECT status, $2::text = ANY (village_codes), "
-                          "$3::text = ANY (notable_ids), cardinality(village_codes), "
-                          "village_codes[1] FROM projects WHERE id = $1::uuid",
-                          3, params, resp);
+    PGresult *res = service_query(conn,
+                                  "SELECT status, $2::text = ANY (village_codes), "
+                                  "$3::text = ANY (notable_ids), cardinality(village_codes), "
+                                  "village_codes[1] FROM projects WHERE id = $1::uuid",
+                                  3, params, resp);
     if (res == NULL)
         return -1;
     int rc = -1;
@@ -328,11 +319,12 @@ static int check_enrolled(PGconn *conn, const entry_input *in, const entry_facts
 {
     const char *need = income_kind_enrollment((income_kind)in->kind);
     const char *params[4] = {f->household, f->project_id, need, f->date};
-    PGresult *res = query(conn,
-                          "SELECT 1 FROM enrollments WHERE household_id = $1::uuid AND "
-                          "project_id = $2::uuid AND kind = $3 AND start_date <= $4::date AND "
-                          "(end_date IS NULL OR end_date >= $4::date) LIMIT 1",
-                          4, params, resp);
+    PGresult *res =
+        service_query(conn,
+                      "SELECT 1 FROM enrollments WHERE household_id = $1::uuid AND "
+                      "project_id = $2::uuid AND kind = $3 AND start_date <= $4::date AND "
+                      "(end_date IS NULL OR end_date >= $4::date) LIMIT 1",
+                      4, params, resp);
     if (res == NULL)
         return -1;
     int rc = PQntuples(res) > 0 ? 0 : -1;
@@ -384,17 +376,18 @@ static int entry_record(PGconn *conn, const http_req *req, entry_input *in, cJSO
                               in->reverses,
                               in->reason,
                               req->auth.sub};
-    PGresult *res = query(conn,
-                          "INSERT INTO entries (id, kind, project_id, household_id, village_code, "
-                          "low_income, amount_fen, period_date, source_ref, note, reverses, "
-                          "reason, recorded_by) VALUES ($1::uuid, $2, $3::uuid, $4::uuid, $5, "
-                          "$6::boolean, $7::bigint, $8::date, $9, $10, $11::uuid, $12, $13)",
-                          13, params, resp);
+    PGresult *res =
+        service_query(conn,
+                      "INSERT INTO entries (id, kind, project_id, household_id, village_code, "
+                      "low_income, amount_fen, period_date, source_ref, note, reverses, "
+                      "reason, recorded_by) VALUES ($1::uuid, $2, $3::uuid, $4::uuid, $5, "
+                      "$6::boolean, $7::bigint, $8::date, $9, $10, $11::uuid, $12, $13)",
+                      13, params, resp);
     if (res == NULL)
         return -1;
     PQclear(res);
     const char *jp[1] = {id};
-    res = query(conn, "SELECT entry_json($1::uuid)::text", 1, jp, resp);
+    res = service_query(conn, "SELECT entry_json($1::uuid)::text", 1, jp, resp);
     if (res == NULL)
         return -1;
     cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
@@ -494,8 +487,8 @@ out:
 /* ENTRY_VISIBLE - the SQL condition "the caller may read entry e" ($2 role, $3 scope, $4 subject)
  */
 #define ENTRY_VISIBLE                                                                              \
-    "($2::int = 1 OR ($2::int = 2 AND EXISTS (SELECT 1 FROM unnest($3::text[]) s "                 \
-    "WHERE left(e.village_code, length(s)) = s)) OR ($2::int = 4 AND EXISTS (SELECT 1 FROM "       \
+    "($2::int = 1 OR ($2::int = 2 AND in_scope(e.village_code, $3::text[])) OR "                   \
+    "($2::int = 4 AND EXISTS (SELECT 1 FROM "                                                      \
     "projects p WHERE p.id = e.project_id AND $4::text = ANY (p.notable_ids))))"
 
 /* visibility_params - role, scope array and subject as the query's $2..$4 */

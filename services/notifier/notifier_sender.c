@@ -116,12 +116,10 @@ static void job_free(ntf_sender *s, ntf_job *j)
 static int exec(ntf_sender *s, const char *sql, int n, const char *const *p)
 {
     db_err err;
-    PGresult *res = db_exec(s->conn, sql, n, p, &err);
-    if (res == NULL) {
+    if (db_run(s->conn, sql, n, p, &err) < 0) {
         log_warn("sender: %s", err.msg);
         return -1;
     }
-    PQclear(res);
     return 0;
 }
 

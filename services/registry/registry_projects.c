@@ -165,19 +165,6 @@ static int links_check(PGconn *conn, const project_input *in, http_resp *resp)
     return 0;
 }
 
-/* exec_ok - run a statement for its effect; 0, or -1 after the database problem */
-static int exec_ok(PGconn *conn, const char *sql, int n, const char *const *params, http_resp *resp)
-{
-    db_err err;
-    PGresult *res = db_exec(conn, sql, n, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    PQclear(res);
-    return 0;
-}
-
 /* links_write - replace the link rows of the arrays that were given */
 static int links_write(PGconn *conn, const project_input *in, http_resp *resp)
 {
@@ -195,13 +182,13 @@ static int links_write(PGconn *conn, const project_input *in, http_resp *resp)
             continue;
         const char *params[2] = {in->id, values[i]};
         snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE project_id = $1", links[i].table);
-        if (exec_ok(conn, sql, 1, params, resp) < 0)
+        if (service_exec(conn, sql, 1, params, resp) < 0)
             return -1;
         snprintf(sql, sizeof(sql),
                  "INSERT INTO %s (project_id, %s, position) SELECT $1, v, o::int "
                  "FROM unnest($2::%s[]) WITH ORDINALITY AS t(v, o)",
                  links[i].table, links[i].column, links[i].type);
-        if (exec_ok(conn, sql, 2, params, resp) < 0)
+        if (service_exec(conn, sql, 2, params, resp) < 0)
             return -1;
     }
     return 0;
@@ -249,11 +236,11 @@ static int project_insert(PGconn *conn, http_req *req, http_resp *resp, void *ar
     snprintf(rev, sizeof(rev), "%lld", in->revenue);
     const char *params[9] = {in->id, in->name,       in->type,        in->status,   inv,
                              rev,    in->start_date, in->description, req->auth.sub};
-    if (exec_ok(conn,
-                "INSERT INTO projects (id, name, type, status, investment_fen, "
-                "expected_revenue_fen, start_date, description, created_by) "
-                "VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::date, $8, $9)",
-                9, params, resp) < 0 ||
+    if (service_exec(conn,
+                     "INSERT INTO projects (id, name, type, status, investment_fen, "
+                     "expected_revenue_fen, start_date, description, created_by) "
+                     "VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::date, $8, $9)",
+                     9, params, resp) < 0 ||
         links_write(conn, in, resp) < 0 ||
         project_publish(conn, in->id, "project.registered", NULL, 201, resp) < 0)
         return -1;
@@ -292,10 +279,10 @@ static const char *scope_sql(const http_req *req, char *buf, size_t len)
     return req->auth.role != ROLE_COORDINATOR ? NULL : auth_scope_array(&req->auth, buf, len);
 }
 
-/* The coordinator filter: no scope ($n NULL) or a host village under a prefix. */
-#define SCOPE_FILTER(n)                                                                            \
-    "($" n "::text[] IS NULL OR EXISTS (SELECT 1 FROM project_villages sv, unnest($" n             \
-    "::text[]) s WHERE sv.project_id = p.id AND s <> '' AND sv.village_code LIKE s || '%'))"
+/* PROJECT_IN_SCOPE - project p hosted by a village inside the scope $n (NULL: everywhere) */
+#define PROJECT_IN_SCOPE(n)                                                                        \
+    "($" n "::text[] IS NULL OR EXISTS (SELECT 1 FROM project_villages sv WHERE sv.project_id = "  \
+    "p.id AND in_scope(sv.village_code, $" n "::text[])))"
 
 /* registry_projects_list - GET /v1/projects?village=&town=&side=&type=&status= */
 void registry_projects_list(http_req *req, http_resp *resp, void *ctx)
@@ -343,7 +330,7 @@ void registry_projects_list(http_req *req, http_resp *resp, void *ctx)
                "  WHERE v.project_id = p.id AND r.side = $3)) "
                "AND ($4::text IS NULL OR p.type = $4) "
                "AND ($5::text IS NULL OR p.status = $5) "
-               "AND " SCOPE_FILTER("7") " ORDER BY p.id LIMIT $8::int",
+               "AND " PROJECT_IN_SCOPE("7") " ORDER BY p.id LIMIT $8::int",
                8, params, limit);
 }
 
@@ -358,8 +345,8 @@ void registry_projects_get(http_req *req, http_resp *resp, void *ctx)
     }
     page_query_one_scoped(
         ctx, resp,
-        "SELECT project_json(p.id)::text, " SCOPE_FILTER("2") " FROM projects p "
-                                                              "WHERE p.id = $1::uuid",
+        "SELECT project_json(p.id)::text, " PROJECT_IN_SCOPE("2") " FROM projects p "
+                                                                  "WHERE p.id = $1::uuid",
         2, params, "project");
 }
 
@@ -442,14 +429,14 @@ void registry_projects_update(http_req *req, http_resp *resp, void *ctx)
         ok = 0;
     }
     ok = ok && links_check(conn, &in, resp) == 0 &&
-         exec_ok(conn,
-                 "UPDATE projects SET name = coalesce($2, name), type = coalesce($3, type), "
-                 "investment_fen = coalesce($4::bigint, investment_fen), "
-                 "expected_revenue_fen = coalesce($5::bigint, expected_revenue_fen), "
-                 "start_date = coalesce($6::date, start_date), "
-                 "description = coalesce($7, description), "
-                 "updated_at = now(), version = version + 1 WHERE id = $1::uuid",
-                 7, params, resp) == 0 &&
+         service_exec(conn,
+                      "UPDATE projects SET name = coalesce($2, name), type = coalesce($3, type), "
+                      "investment_fen = coalesce($4::bigint, investment_fen), "
+                      "expected_revenue_fen = coalesce($5::bigint, expected_revenue_fen), "
+                      "start_date = coalesce($6::date, start_date), "
+                      "description = coalesce($7, description), "
+                      "updated_at = now(), version = version + 1 WHERE id = $1::uuid",
+                      7, params, resp) == 0 &&
          links_write(conn, &in, resp) == 0 &&
          project_publish(conn, in.id, "project.updated", NULL, 200, resp) == 0;
     service_tx_end(ctx, conn, ok, resp);
@@ -461,7 +448,7 @@ out:
 void registry_projects_status(http_req *req, http_resp *resp, void *ctx)
 {
     const char *to = NULL, *reason = NULL;
-    char from[16];
+    char from[16] = ""; /* stays empty when the lock answered a problem */
     cJSON *body;
 
     if (!crypto_uuid_valid(req->params[0])) {
@@ -497,14 +484,15 @@ void registry_projects_status(http_req *req, http_resp *resp, void *ctx)
     char *extra = cJSON_PrintUnformatted(change);
     cJSON_Delete(change);
     ok = ok &&
-         exec_ok(conn,
-                 "UPDATE projects SET status = $2, updated_at = now(), version = version + 1 "
-                 "WHERE id = $1::uuid",
-                 2, update, resp) == 0 &&
-         exec_ok(conn,
-                 "INSERT INTO project_status_history (project_id, from_status, to_status, reason, "
-                 "changed_by) VALUES ($1::uuid, $2, $3, $4, $5)",
-                 5, params, resp) == 0 &&
+         service_exec(conn,
+                      "UPDATE projects SET status = $2, updated_at = now(), version = version + 1 "
+                      "WHERE id = $1::uuid",
+                      2, update, resp) == 0 &&
+         service_exec(
+             conn,
+             "INSERT INTO project_status_history (project_id, from_status, to_status, reason, "
+             "changed_by) VALUES ($1::uuid, $2, $3, $4, $5)",
+             5, params, resp) == 0 &&
          project_publish(conn, req->params[0], "project.status_changed", extra, 200, resp) == 0;
     free(extra);
     service_tx_end(ctx, conn, ok, resp);

@@ -169,22 +169,13 @@ static int history(PGconn *conn, transition *t, const http_req *req, const char 
                              req->auth.sub,
                              t->now,
                              json ? json : "{}"};
-    PGresult *res = db_exec(conn,
-                            "INSERT INTO history (suggestion_id, action, from_state, to_state, "
-                            "side, actor_role, actor_id, at, details) VALUES ($1::uuid, $2, $3, "
-                            "$4, $5, $6, $7, $8::timestamptz, $9::jsonb)",
-                            9, params, err);
+    int rc = db_run(conn,
+                    "INSERT INTO history (suggestion_id, action, from_state, to_state, "
+                    "side, actor_role, actor_id, at, details) VALUES ($1::uuid, $2, $3, "
+                    "$4, $5, $6, $7, $8::timestamptz, $9::jsonb)",
+                    9, params, err);
     free(json);
-    PQclear(res);
-    return res ? 0 : -1;
-}
-
-/* exec - one statement whose result is not needed */
-static int exec(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err)
-{
-    PGresult *res = db_exec(conn, sql, n, params, err);
-    PQclear(res);
-    return res ? 0 : -1;
+    return rc;
 }
 
 /* assign_units - the units of an assignment: one per side of the proposal; -1 after a 422 */
@@ -274,14 +265,14 @@ static int do_assign(PGconn *conn, transition *t, http_resp *resp, cJSON *detail
         if (due_date_for(t, t->sides[s], due[s], resp) < 0)
             return -1;
         const char *params[5] = {t->id, t->sides[s], units[s], due[s], t->now};
-        if (exec(conn,
-                 "INSERT INTO parts (suggestion_id, side, unit_id, state, due_date, assigned_at) "
-                 "VALUES ($1::uuid, $2, $3, 'assigned', $4::date, $5::timestamptz) "
-                 "ON CONFLICT (suggestion_id, side) DO UPDATE SET unit_id = $3, "
-                 "state = 'assigned', due_date = $4::date, assigned_at = $5::timestamptz, "
-                 "resolved_at = NULL, answer = NULL, last_note = NULL, overdue_at = NULL, "
-                 "escalation_level = NULL, escalated_at = NULL",
-                 5, params, &err) < 0)
+        if (db_run(conn,
+                   "INSERT INTO parts (suggestion_id, side, unit_id, state, due_date, assigned_at) "
+                   "VALUES ($1::uuid, $2, $3, 'assigned', $4::date, $5::timestamptz) "
+                   "ON CONFLICT (suggestion_id, side) DO UPDATE SET unit_id = $3, "
+                   "state = 'assigned', due_date = $4::date, assigned_at = $5::timestamptz, "
+                   "resolved_at = NULL, answer = NULL, last_note = NULL, overdue_at = NULL, "
+                   "escalation_level = NULL, escalated_at = NULL",
+                   5, params, &err) < 0)
             goto fail;
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "side", t->sides[s]);
@@ -291,14 +282,14 @@ static int do_assign(PGconn *conn, transition *t, http_resp *resp, cJSON *detail
     }
     cJSON_AddItemReferenceToObject(extra, "parts", parts);
     const char *params[3] = {t->id, t->now, t->action == SFSM_ACT_REOPEN ? "t" : "f"};
-    if (exec(conn,
-             "UPDATE suggestions SET state = 'assigned', assigned_at = $2::timestamptz, "
-             "resolved_at = CASE WHEN $3::boolean THEN NULL ELSE resolved_at END, "
-             "closed_at = CASE WHEN $3::boolean THEN NULL ELSE closed_at END, "
-             "closed_by = CASE WHEN $3::boolean THEN NULL ELSE closed_by END, "
-             "reopen_count = reopen_count + CASE WHEN $3::boolean THEN 1 ELSE 0 END, "
-             "version = version + 1 WHERE id = $1::uuid",
-             3, params, &err) < 0)
+    if (db_run(conn,
+               "UPDATE suggestions SET state = 'assigned', assigned_at = $2::timestamptz, "
+               "resolved_at = CASE WHEN $3::boolean THEN NULL ELSE resolved_at END, "
+               "closed_at = CASE WHEN $3::boolean THEN NULL ELSE closed_at END, "
+               "closed_by = CASE WHEN $3::boolean THEN NULL ELSE closed_by END, "
+               "reopen_count = reopen_count + CASE WHEN $3::boolean THEN 1 ELSE 0 END, "
+               "version = version + 1 WHERE id = $1::uuid",
+               3, params, &err) < 0)
         goto fail;
     return 0;
 fail:
@@ -312,13 +303,13 @@ static int do_part(PGconn *conn, transition *t, part *mine, sfsm_state to, const
 {
     db_err err;
     const char *params[5] = {t->id, mine->side, sfsm_state_name(to), text, t->now};
-    if (exec(conn,
-             "UPDATE parts SET state = $3, "
-             "last_note = CASE WHEN $3 = 'in_progress' THEN $4 ELSE last_note END, "
-             "answer = CASE WHEN $3 = 'resolved' THEN $4 ELSE answer END, "
-             "resolved_at = CASE WHEN $3 = 'resolved' THEN $5::timestamptz END "
-             "WHERE suggestion_id = $1::uuid AND side = $2",
-             5, params, &err) < 0)
+    if (db_run(conn,
+               "UPDATE parts SET state = $3, "
+               "last_note = CASE WHEN $3 = 'in_progress' THEN $4 ELSE last_note END, "
+               "answer = CASE WHEN $3 = 'resolved' THEN $4 ELSE answer END, "
+               "resolved_at = CASE WHEN $3 = 'resolved' THEN $5::timestamptz END "
+               "WHERE suggestion_id = $1::uuid AND side = $2",
+               5, params, &err) < 0)
         goto fail;
     mine->state = to;
     sfsm_state states[MAX_PARTS];
@@ -330,11 +321,11 @@ static int do_part(PGconn *conn, transition *t, part *mine, sfsm_state to, const
         return -1;
     }
     const char *p2[3] = {t->id, sfsm_state_name(*overall), t->now};
-    if (exec(conn,
-             "UPDATE suggestions SET state = $2, "
-             "resolved_at = CASE WHEN $2 = 'resolved' THEN $3::timestamptz END, "
-             "version = version + 1 WHERE id = $1::uuid",
-             3, p2, &err) < 0)
+    if (db_run(conn,
+               "UPDATE suggestions SET state = $2, "
+               "resolved_at = CASE WHEN $2 = 'resolved' THEN $3::timestamptz END, "
+               "version = version + 1 WHERE id = $1::uuid",
+               3, p2, &err) < 0)
         goto fail;
     return 0;
 fail:
@@ -403,15 +394,15 @@ static int transition_step(PGconn *conn, http_req *req, http_resp *resp, void *a
         if (t->action == SFSM_ACT_CLOSE)
             cJSON_AddStringToObject(extra, "closed_by", "supervisor");
         const char *params[4] = {t->id, sfsm_state_name(to), t->now, text};
-        if (exec(conn,
-                 "UPDATE suggestions SET state = $2, version = version + 1, "
-                 "accepted_at = CASE WHEN $2 = 'accepted' THEN $3::timestamptz ELSE accepted_at "
-                 "END, rejected_at = CASE WHEN $2 = 'rejected' THEN $3::timestamptz END, "
-                 "reject_reason = CASE WHEN $2 = 'rejected' THEN $4 END, "
-                 "closed_at = CASE WHEN $2 = 'closed' THEN $3::timestamptz ELSE closed_at END, "
-                 "closed_by = CASE WHEN $2 = 'closed' THEN 'supervisor' ELSE closed_by END "
-                 "WHERE id = $1::uuid",
-                 4, params, &err) < 0) {
+        if (db_run(conn,
+                   "UPDATE suggestions SET state = $2, version = version + 1, "
+                   "accepted_at = CASE WHEN $2 = 'accepted' THEN $3::timestamptz ELSE accepted_at "
+                   "END, rejected_at = CASE WHEN $2 = 'rejected' THEN $3::timestamptz END, "
+                   "reject_reason = CASE WHEN $2 = 'rejected' THEN $4 END, "
+                   "closed_at = CASE WHEN $2 = 'closed' THEN $3::timestamptz ELSE closed_at END, "
+                   "closed_by = CASE WHEN $2 = 'closed' THEN 'supervisor' ELSE closed_by END "
+                   "WHERE id = $1::uuid",
+                   4, params, &err) < 0) {
             service_db_problem(resp, &err);
             goto out;
         }
@@ -454,11 +445,11 @@ static int transition_step(PGconn *conn, http_req *req, http_resp *resp, void *a
         cJSON_AddBoolToObject(extra, "satisfied", cJSON_IsTrue(sat));
         cJSON_AddStringToObject(extra, "closed_by", "feedback");
         const char *params[4] = {t->id, cJSON_IsTrue(sat) ? "t" : "f", text, t->now};
-        if (exec(conn,
-                 "UPDATE suggestions SET state = 'closed', satisfied = $2::boolean, "
-                 "feedback_comment = $3, closed_at = $4::timestamptz, closed_by = 'feedback', "
-                 "version = version + 1 WHERE id = $1::uuid",
-                 4, params, &err) < 0) {
+        if (db_run(conn,
+                   "UPDATE suggestions SET state = 'closed', satisfied = $2::boolean, "
+                   "feedback_comment = $3, closed_at = $4::timestamptz, closed_by = 'feedback', "
+                   "version = version + 1 WHERE id = $1::uuid",
+                   4, params, &err) < 0) {
             service_db_problem(resp, &err);
             goto out;
         }
