@@ -20,6 +20,14 @@
 cJSON *event_new(const char *service, const char *type, const char *subject, cJSON *data);
 
 /*
+ * event_envelope_text - a new envelope without its data, as JSON text
+ * (malloc'd; NULL when out of memory): for a command function that adds the
+ * data it computes (common 005, core/service.h service_create_one). id gets
+ * the event's id (37 bytes).
+ */
+char *event_envelope_text(const char *service, const char *type, const char *subject, char id[37]);
+
+/*
  * event_validate - 0 if ev is a well-formed CloudEvents 1.0 JSON envelope
  * (required attributes present and strings, specversion "1.0", time RFC
  * 3339, data an object); -1 with err naming the attribute otherwise.

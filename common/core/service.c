@@ -581,25 +581,93 @@ int service_tx_end(service_ctx *ctx, PGconn *conn, int commit, http_resp *resp)
     return rc;
 }
 
+/* idem_key_of - the request's Idempotency-Key (NULL: none); -1 after a 422 for a bad one */
+static int idem_key_of(const http_req *req, http_resp *resp, const char **key)
+{
+    *key = http_header(req, "Idempotency-Key");
+    if (*key && (strlen(*key) == 0 || strlen(*key) > 200)) {
+        http_problem(resp, 422, "validation", "Invalid Idempotency-Key", NULL,
+                     "the Idempotency-Key header holds 1 to 200 characters");
+        return -1;
+    }
+    return 0;
+}
+
+/* idem_hash - what makes the request, for its key: the body keyed by the path (hex) */
+static void idem_hash(const http_req *req, char hash[65])
+{
+    unsigned char digest[32];
+    /* the request is its path and its body: a key reused on another resource mismatches */
+    crypto_hmac_sha256(req->path, strlen(req->path), req->body, req->body_len, digest);
+    crypto_hex(digest, 32, hash);
+}
+
+void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
+                        const char *const *params)
+{
+    const char *key, *all[SERVICE_CREATE_ONE_MAX_PARAMS + 4];
+    char hash[65];
+    if (idem_key_of(req, resp, &key) < 0)
+        return;
+    if (n < 0 || n > SERVICE_CREATE_ONE_MAX_PARAMS) {
+        log_error("service_create_one: %d parameters; at most %d", n,
+                  SERVICE_CREATE_ONE_MAX_PARAMS);
+        http_problem(resp, 500, "internal", "Internal error", NULL, "the request was not run");
+        return;
+    }
+    if (key)
+        idem_hash(req, hash);
+    for (int i = 0; i < n; i++)
+        all[i] = params[i];
+    all[n] = key ? req->auth.sub : NULL;
+    all[n + 1] = key;
+    all[n + 2] = key ? req->route : NULL;
+    all[n + 3] = key ? hash : NULL;
+    db_err err;
+    PGconn *conn = db_acquire(ctx->db, 5000, &err);
+    if (conn == NULL) {
+        log_error("database: %s", err.msg);
+        http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
+                     "the database did not answer; try again shortly");
+        return;
+    }
+    PGresult *res = db_exec(conn, sql, n + 4, all, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+    } else if (PQntuples(res) != 1 || PQnfields(res) != 7 || PQgetisnull(res, 0, 0)) {
+        log_error("service_create_one: the command answered no command_result");
+        http_problem(resp, 500, "internal", "Internal error", NULL, "the request was not run");
+    } else {
+        int status = atoi(PQgetvalue(res, 0, 0));
+        if (!PQgetisnull(res, 0, 1)) {
+            http_reply_raw(resp, status, "application/json", PQgetvalue(res, 0, 1),
+                           (size_t)PQgetlength(res, 0, 1));
+            if (!PQgetisnull(res, 0, 2))
+                snprintf(resp->location, sizeof(resp->location), "%s", PQgetvalue(res, 0, 2));
+            outbox_relay_wake(ctx->relay);
+        } else {
+            http_problem(resp, status, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
+                         PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5), "%s",
+                         PQgetvalue(res, 0, 6));
+        }
+    }
+    PQclear(res);
+    db_release(ctx->db, conn);
+}
+
 /* service_create - a creating POST under its Idempotency-Key, in one transaction */
 void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_create_fn create,
                     void *arg)
 {
-    const char *key = http_header(req, "Idempotency-Key");
-    if (key && (strlen(key) == 0 || strlen(key) > 200)) {
-        http_problem(resp, 422, "validation", "Invalid Idempotency-Key", NULL,
-                     "the Idempotency-Key header holds 1 to 200 characters");
+    const char *key;
+    if (idem_key_of(req, resp, &key) < 0)
         return;
-    }
     PGconn *conn = service_tx_begin(ctx, resp);
     if (conn == NULL)
         return;
     if (key) {
-        unsigned char digest[32];
         char hash[65];
-        /* the request is its path and its body: a key reused on another resource mismatches */
-        crypto_hmac_sha256(req->path, strlen(req->path), req->body, req->body_len, digest);
-        crypto_hex(digest, 32, hash);
+        idem_hash(req, hash);
         int status = 0;
         char *body = NULL;
         db_err err;

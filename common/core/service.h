@@ -132,6 +132,20 @@ void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_cr
 void service_db_problem(http_resp *resp, const db_err *err);
 
 /*
+ * service_create_one - a creating POST in one statement, one round trip: sql
+ * calls a command function (schemas/sql/common/005_commands.sql) with the n
+ * params and then, as $n+1..$n+4, the Idempotency-Key's principal, key,
+ * route and request hash (all NULL without a key; a key of 1 to 200
+ * characters, else 422). The statement runs alone in autocommit, so it is
+ * its own transaction, committed before the answer is built. Its
+ * command_result row answers: the status with its body and Location, or its
+ * problem; a statement that fails answers as service_db_problem.
+ */
+#define SERVICE_CREATE_ONE_MAX_PARAMS 32
+void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
+                        const char *const *params);
+
+/*
  * service_query / service_exec - run a statement inside a request, turning a
  * failure into its problem on resp (service_db_problem). service_query
  * returns the result (the caller PQclear()s it) or NULL after the problem;

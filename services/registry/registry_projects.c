@@ -223,31 +223,6 @@ static int project_publish(PGconn *conn, const char *id, const char *type, const
     return 0;
 }
 
-/* project_insert - the create step run inside service_create */
-static int project_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
-{
-    project_input *in = arg;
-    char inv[24], rev[24];
-
-    if (links_check(conn, in, resp) < 0)
-        return -1;
-    crypto_uuid_v7(in->id);
-    snprintf(inv, sizeof(inv), "%lld", in->investment);
-    snprintf(rev, sizeof(rev), "%lld", in->revenue);
-    const char *params[9] = {in->id, in->name,       in->type,        in->status,   inv,
-                             rev,    in->start_date, in->description, req->auth.sub};
-    if (service_exec(conn,
-                     "INSERT INTO projects (id, name, type, status, investment_fen, "
-                     "expected_revenue_fen, start_date, description, created_by) "
-                     "VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::date, $8, $9)",
-                     9, params, resp) < 0 ||
-        links_write(conn, in, resp) < 0 ||
-        project_publish(conn, in->id, "project.registered", NULL, 201, resp) < 0)
-        return -1;
-    snprintf(resp->location, sizeof(resp->location), "/v1/projects/%s", in->id);
-    return 0;
-}
-
 /* registry_projects_create - POST /v1/projects */
 void registry_projects_create(http_req *req, http_resp *resp, void *ctx)
 {
@@ -265,7 +240,37 @@ void registry_projects_create(http_req *req, http_resp *resp, void *ctx)
                      "a project is registered as planned or active");
         goto out;
     }
-    service_create(ctx, req, resp, project_insert, &in);
+    /* one statement: the checks that need the registry, the rows, the event, the key */
+    char inv[24], rev[24], event_id_buf[37];
+    crypto_uuid_v7(in.id);
+    snprintf(inv, sizeof(inv), "%lld", in.investment);
+    snprintf(rev, sizeof(rev), "%lld", in.revenue);
+    char *envelope = event_envelope_text("registry", "project.registered", in.id, event_id_buf);
+    if (envelope == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        goto out;
+    }
+    const char *params[14] = {in.id,
+                              in.name,
+                              in.type,
+                              in.status,
+                              inv,
+                              rev,
+                              in.start_date,
+                              in.description,
+                              req->auth.sub,
+                              in.villages_sql,
+                              in.notables_sql[0] ? in.notables_sql : NULL,
+                              in.partners_sql[0] ? in.partners_sql : NULL,
+                              envelope,
+                              REGISTRY_TOPIC_PROJECTS};
+    service_create_one(
+        ctx, req, resp,
+        "SELECT * FROM project_register($1::uuid, $2, $3, $4, $5::bigint, $6::bigint, "
+        "$7::date, $8, $9, $10::text[], $11::uuid[], $12::uuid[], $13::jsonb, $14, "
+        "$15, $16, $17, $18)",
+        14, params);
+    free(envelope);
 out:
     cJSON_Delete(body);
 }

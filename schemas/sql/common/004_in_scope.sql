@@ -1,4 +1,4 @@
--- common 003: the one village-scope test of every service. A scope is the
+-- common 004: the one village-scope test of every service. A scope is the
 -- caller's region codes as prefixes (core/auth.h auth_scope_array: a code
 -- without its trailing zero groups); code is inside it when one non-empty
 -- prefix begins it. A NULL scope is no restriction (the roles that read
