@@ -98,6 +98,17 @@ def psql(sql):
     return [line.split("\t") for line in out.splitlines() if line != ""]
 
 
+def wait(pred, seconds=60, step=0.3):
+    """Poll pred until it returns something true; that value, or pred's last answer."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def wait_sql(sql, want, seconds=60):
     """Poll a query until it returns want; True when it did within seconds."""
     deadline = time.time() + seconds

@@ -38,7 +38,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import ENV, STACK, Checks, http, psql, token, unique, wait_sql  # noqa: E402
+from stacklib import ENV, STACK, Checks, http, psql, token, unique, wait, wait_sql  # noqa: E402
 
 REG = ENV["REGISTRY_URL"]
 ENR = ENV["ENROLLMENT_URL"]
@@ -150,16 +150,6 @@ class Load:
 def ready(svc):
     r = call("GET", ENV[svc.upper() + "_URL"] + "/readyz", timeout=2)
     return r is not None and r.status == 200
-
-
-def wait(pred, seconds, step=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def pending_outbox():

@@ -31,7 +31,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stacklib import ENV, ROOT, STACK, Checks, http, psql, token, unique  # noqa: E402
+from stacklib import ENV, ROOT, STACK, Checks, http, psql, token, unique, wait  # noqa: E402
 
 NTF = ENV["NOTIFIER_URL"]
 GW = ENV.get("SMS_GATEWAY_URL", "")
@@ -103,16 +103,6 @@ def outcome(ph):
     already have arrived: it pushes one half a second after accepting)."""
     return [["sent" if r[0] == "delivered" else r[0]] + r[1:]
             for r in rows("recipient = '%s'" % ph)]
-
-
-def wait(pred, seconds=60, step=0.3):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def sent_for(ph, n=1):
