@@ -10,6 +10,7 @@
 #include "core/kafka.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,57 +259,122 @@ struct kafka_consumer {
     db_pool *pool;          /* borrowed */
     pthread_t thread;       /* the loop */
     atomic_int stop;        /* set by kafka_consumer_stop */
+    int batch_max;          /* messages of one poll applied in one transaction at most */
+    int crash_after_commit; /* the test-only failpoint names this group (kafka.h) */
+    outbox_relay *relay;    /* woken after dead letters were queued; borrowed, may be NULL */
     atomic_long applied, duplicates, deadlettered, reopened;
+    atomic_long batches; /* transactions committed */
 };
 
-/* store_offset - commit-to-be: the next offset of the message's partition */
-static void store_offset(kafka_consumer *c, const rd_kafka_message_t *m)
+/*
+ * One message of a batch and what the batch made of it. reason is set when
+ * the message is dead-lettered (cannot be parsed, or its handler said
+ * permanent); fresh is set by the attempt that recorded the ids.
+ */
+typedef struct batch_msg {
+    rd_kafka_message_t *m; /* owned by the batch */
+    cJSON *ev;             /* the parsed envelope, NULL when it is not one */
+    const char *id;        /* event_id(ev), or fallback for a message that is not an envelope */
+    char fallback[300];    /* topic/partition/offset */
+    char reason[600];      /* why it is dead-lettered; "" while it is to be applied */
+    int fresh;             /* 1 when the last attempt recorded its id for the first time */
+} batch_msg;
+
+typedef enum {
+    BATCH_DONE,    /* committed */
+    BATCH_AGAIN,   /* a transient failure outside any handler: back off, try it all again */
+    BATCH_POISON,  /* rolled back: a message was found poisoned; again, isolating each */
+    BATCH_RETRY_AT /* rolled back: a handler asked to retry message *at later */
+} batch_result;
+
+/* batch_store_offsets - commit-to-be: after b[lo..hi), per partition the next offset */
+static void batch_store_offsets(kafka_consumer *c, const batch_msg *b, int lo, int hi)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-        m->offset + 1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (int i = lo; i < hi; i++) {
+        const rd_kafka_message_t *m = b[i].m;
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, m->partition);
+        if (p == NULL)
+            p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
-    if (e)
-        log_warn("kafka: offset store failed: %s", rd_kafka_err2str(e));
+    if (e) /* a partition taken away meanwhile: its new owner gets the messages again, and
+              processed_events absorbs them */
+        log_warn("consumer %s: offset store failed: %s", c->def.group_id, rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* record_id - claim the event id in processed_events: 1 new, 0 seen, -1 error */
-static int record_id(PGconn *conn, const char *id, const rd_kafka_message_t *m, db_err *err)
+/*
+ * batch_record_ids - claim the ids of b[lo..hi) in processed_events in one
+ * statement, setting each fresh flag: 1 for the first message of a new id, 0
+ * for an id recorded before (or earlier in the batch). Returns 0, or -1
+ * with err.
+ */
+static int batch_record_ids(PGconn *conn, batch_msg *b, int lo, int hi, db_err *err)
 {
-    char part[16], off[24];
-    snprintf(part, sizeof(part), "%d", (int)m->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-    const char *params[4] = {id, rd_kafka_topic_name(m->rkt), part, off};
+    cJSON *rows = cJSON_CreateArray();
+    int built = rows != NULL;
+    for (int i = lo; i < hi && built; i++) {
+        cJSON *row = cJSON_CreateObject();
+        built = row && cJSON_AddItemToArray(rows, row) && cJSON_AddNumberToObject(row, "i", i) &&
+                cJSON_AddStringToObject(row, "id", b[i].id) &&
+                cJSON_AddStringToObject(row, "t", rd_kafka_topic_name(b[i].m->rkt)) &&
+                cJSON_AddNumberToObject(row, "p", b[i].m->partition) &&
+                cJSON_AddNumberToObject(row, "o", (double)b[i].m->offset);
+        if (row == NULL)
+            built = 0;
+    }
+    char *json = built ? cJSON_PrintUnformatted(rows) : NULL;
+    cJSON_Delete(rows);
+    if (json == NULL) {
+        err->sqlstate[0] = '\0';
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return -1;
+    }
+    const char *params[1] = {json};
+    /* ON CONFLICT DO NOTHING also skips an id proposed twice by the same statement; the first
+       message carrying it is the one applied */
     PGresult *res = db_exec(conn,
-                            "INSERT INTO processed_events (event_id, topic, \"partition\", "
-                            "\"offset\") VALUES ($1, $2, $3::int, $4::bigint) "
-                            "ON CONFLICT (event_id) DO NOTHING RETURNING 1",
-                            4, params, err);
+                            "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+                            "x(i int, id text, t text, p int, o bigint)), ins AS (INSERT INTO "
+                            "processed_events (event_id, topic, \"partition\", \"offset\") "
+                            "SELECT id, t, p, o FROM x ORDER BY i ON CONFLICT (event_id) DO "
+                            "NOTHING RETURNING event_id) SELECT min(x.i) FROM x JOIN ins ON "
+                            "ins.event_id = x.id GROUP BY x.id",
+                            1, params, err);
+    free(json);
     if (res == NULL)
         return -1;
-    int fresh = PQntuples(res) == 1;
+    for (int i = lo; i < hi; i++)
+        b[i].fresh = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int i = atoi(PQgetvalue(res, r, 0));
+        if (i >= lo && i < hi)
+            b[i].fresh = 1;
+    }
     PQclear(res);
-    return fresh;
+    return 0;
 }
 
 /*
- * dead_letter - record the id and queue the message with its reason on the
- * dead-letter topic, in one transaction of its own. Returns 1 when queued,
- * 0 when the id was recorded before (a redelivery: queued the first time),
- * -1 with err.
+ * batch_dead_letter - queue the message with its reason, source topic,
+ * partition and offset on the dead-letter topic through the outbox, in the
+ * batch's transaction. Returns 0, or -1 with err (out of memory counts: a
+ * dead letter short of its message would lose it).
  */
-static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const char *subject,
-                       const rd_kafka_message_t *m, const char *reason, db_err *err)
+static int batch_dead_letter(kafka_consumer *c, PGconn *conn, const batch_msg *bm, db_err *err)
 {
+    const rd_kafka_message_t *m = bm->m;
+    const char *subject = bm->ev ? event_subject(bm->ev) : NULL;
     cJSON *data = cJSON_CreateObject(), *ev = NULL;
     char *key = m->key ? strndup(m->key, m->key_len) : NULL;
     char *value = strndup(m->payload ? m->payload : "", m->len);
     cJSON *keyv = key ? cJSON_CreateString(key) : cJSON_CreateNull();
-    /* a dead letter short of its message (or key) for want of memory would lose it:
-       every part must be there, else the consumer retries later */
     int built = data && value && (key || !m->key) && keyv &&
-                cJSON_AddStringToObject(data, "reason", reason) &&
+                cJSON_AddStringToObject(data, "reason", bm->reason) &&
                 cJSON_AddStringToObject(data, "group", c->def.group_id) &&
                 cJSON_AddStringToObject(data, "topic", rd_kafka_topic_name(m->rkt)) &&
                 cJSON_AddNumberToObject(data, "partition", m->partition) &&
@@ -320,7 +386,8 @@ static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const ch
     }
     cJSON_Delete(keyv);
     if (built) {
-        ev = event_new(c->def.group_id, "deadletter", subject ? subject : (key ? key : id), data);
+        ev = event_new(c->def.group_id, "deadletter", subject ? subject : (key ? key : bm->id),
+                       data);
         data = NULL; /* event_new takes ownership */
     }
     cJSON_Delete(data);
@@ -328,15 +395,8 @@ static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const ch
     if (ev == NULL) {
         err->sqlstate[0] = '\0';
         snprintf(err->msg, sizeof(err->msg), "out of memory");
-    } else if (db_begin(conn, err) == 0) {
-        int fresh = record_id(conn, id, m, err);
-        if (fresh >= 0 &&
-            (fresh == 0 ||
-             outbox_add(conn, KAFKA_DEADLETTER_TOPIC, key ? key : id, ev, err) == 0) &&
-            db_commit(conn, err) == 0)
-            rc = fresh;
-        else
-            db_rollback(conn);
+    } else {
+        rc = outbox_add(conn, KAFKA_DEADLETTER_TOPIC, key ? key : bm->id, ev, err);
     }
     cJSON_Delete(ev);
     free(key);
@@ -344,80 +404,169 @@ static int dead_letter(kafka_consumer *c, PGconn *conn, const char *id, const ch
     return rc;
 }
 
-typedef enum { DONE, AGAIN } step;
+/* batch_sql - one statement without parameters; 0, or -1 with err */
+static int batch_sql(PGconn *conn, const char *sql, db_err *err)
+{
+    PGresult *res = db_exec(conn, sql, 0, NULL, err);
+    PQclear(res);
+    return res ? 0 : -1;
+}
 
-/* consume_one - apply one message; AGAIN when it must be tried again later */
-static step consume_one(kafka_consumer *c, const rd_kafka_message_t *m)
+/*
+ * batch_attempt - apply b[lo..hi) in one transaction and commit it. The ids
+ * are recorded first, in one statement; then each fresh message in order is
+ * dead-lettered (reason set) or handed to its handler. Without isolate,
+ * the handlers run back to back and the first permanent failure rolls
+ * everything back (BATCH_POISON, its reason set) so that the caller tries
+ * again with isolate: each handler then runs inside a savepoint, and a
+ * permanent failure rolls back that message alone, which is dead-lettered
+ * in its place. A handler's transient failure rolls everything back and
+ * names the message (BATCH_RETRY_AT, *at): what precedes it can be
+ * committed on its own. A COMMIT that the server turned into a rollback (a
+ * handler swallowed a failed statement) is BATCH_POISON too.
+ */
+static batch_result batch_attempt(kafka_consumer *c, PGconn *conn, batch_msg *b, int lo, int hi,
+                                  int isolate, int *at)
 {
     db_err err = {{0}, {0}};
-    char why[512] = "", fallback_id[300];
-    PGconn *conn = db_acquire(c->pool, 5000, &err);
-    if (conn == NULL) {
-        log_warn("consumer %s: %s", c->def.group_id, err.msg);
-        return AGAIN;
-    }
-    snprintf(fallback_id, sizeof(fallback_id), "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
-             (int)m->partition, (long long)m->offset);
-    cJSON *ev = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
-    step result = DONE;
-    if (ev == NULL || event_validate(ev, why, sizeof(why)) < 0) {
-        char reason[600];
-        snprintf(reason, sizeof(reason), "%s", ev == NULL ? "not JSON" : why);
-        int dl = dead_letter(c, conn, fallback_id, NULL, m, reason, &err);
-        if (dl < 0) {
-            result = AGAIN;
-        } else if (dl == 0) {
-            atomic_fetch_add(&c->duplicates, 1);
-        } else {
-            atomic_fetch_add(&c->deadlettered, 1);
-            log_warn("consumer %s: %s at %s sent to %s", c->def.group_id, reason, fallback_id,
-                     KAFKA_DEADLETTER_TOPIC);
+    char why[512];
+    if (db_begin(conn, &err) < 0)
+        goto again;
+    if (batch_record_ids(conn, b, lo, hi, &err) < 0)
+        goto rollback;
+    for (int i = lo; i < hi; i++) {
+        if (!b[i].fresh)
+            continue;
+        if (b[i].reason[0]) {
+            if (batch_dead_letter(c, conn, &b[i], &err) < 0)
+                goto rollback;
+            continue;
         }
-        goto out;
-    }
-    if (db_begin(conn, &err) < 0) {
-        result = AGAIN;
-        goto out;
-    }
-    int fresh = record_id(conn, event_id(ev), m, &err);
-    if (fresh < 0) {
-        db_rollback(conn);
-        result = AGAIN;
-        goto out;
-    }
-    if (fresh == 0) {
-        db_commit(conn, &err);
-        atomic_fetch_add(&c->duplicates, 1);
-        log_debug("consumer %s: event %s seen before", c->def.group_id, event_id(ev));
-        goto out;
-    }
-    kafka_apply_result r = c->def.apply(conn, ev, c->def.ctx, why, sizeof(why));
-    if (r == KAFKA_APPLY_OK) {
-        if (db_commit(conn, &err) < 0)
-            result = AGAIN;
-        else
-            atomic_fetch_add(&c->applied, 1);
-    } else if (r == KAFKA_APPLY_PERMANENT) {
-        db_rollback(conn);
-        int dl = dead_letter(c, conn, event_id(ev), event_subject(ev), m, why, &err);
-        if (dl < 0) {
-            result = AGAIN;
-        } else {
-            atomic_fetch_add(dl ? &c->deadlettered : &c->duplicates, 1);
-            log_warn("consumer %s: event %s (%s) dead-lettered: %s", c->def.group_id, event_id(ev),
-                     event_type(ev), why);
+        if (isolate && batch_sql(conn, "SAVEPOINT consumer_message", &err) < 0)
+            goto rollback;
+        why[0] = '\0';
+        kafka_apply_result r = c->def.apply(conn, b[i].ev, c->def.ctx, why, sizeof(why));
+        if (r == KAFKA_APPLY_OK && isolate &&
+            batch_sql(conn, "RELEASE SAVEPOINT consumer_message", &err) < 0) {
+            if (PQtransactionStatus(conn) != PQTRANS_INERROR)
+                goto rollback;
+            r = KAFKA_APPLY_PERMANENT; /* the handler swallowed a failed statement */
+            snprintf(why, sizeof(why), "a statement of the handler failed: %s", err.msg);
         }
-    } else {
-        db_rollback(conn);
-        log_warn("consumer %s: event %s will be retried: %s", c->def.group_id, event_id(ev), why);
-        result = AGAIN;
+        if (r == KAFKA_APPLY_PERMANENT) {
+            snprintf(b[i].reason, sizeof(b[i].reason), "%s", why[0] ? why : "refused");
+            if (!isolate) {
+                db_rollback(conn);
+                return BATCH_POISON;
+            }
+            if (batch_sql(conn, "ROLLBACK TO SAVEPOINT consumer_message", &err) < 0 ||
+                batch_dead_letter(c, conn, &b[i], &err) < 0)
+                goto rollback;
+        } else if (r != KAFKA_APPLY_OK) {
+            db_rollback(conn);
+            log_warn("consumer %s: event %s will be retried: %s", c->def.group_id, b[i].id, why);
+            *at = i;
+            return BATCH_RETRY_AT;
+        }
     }
-out:
-    if (result == AGAIN && err.msg[0])
-        log_warn("consumer %s: %s", c->def.group_id, err.msg);
-    cJSON_Delete(ev);
-    db_release(c->pool, conn);
-    return result;
+    PGresult *res = db_exec(conn, "COMMIT", 0, NULL, &err);
+    if (res == NULL)
+        goto rollback;
+    int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+    PQclear(res);
+    if (rolled_back) {
+        log_warn("consumer %s: a handler left its transaction failed; the batch is applied "
+                 "again, each message on its own",
+                 c->def.group_id);
+        return isolate ? BATCH_AGAIN : BATCH_POISON;
+    }
+    return BATCH_DONE;
+rollback:
+    db_rollback(conn);
+again:
+    log_warn("consumer %s: %s", c->def.group_id, err.msg[0] ? err.msg : "database failure");
+    return BATCH_AGAIN;
+}
+
+/* batch_done - count and report what a committed b[lo..hi) did, then store its offsets */
+static void batch_done(kafka_consumer *c, const batch_msg *b, int lo, int hi)
+{
+    if (c->crash_after_commit) { /* test-only failpoint, see kafka.h */
+        log_warn("consumer %s: %s set: killed between the batch's commit and its offsets",
+                 c->def.group_id, KAFKA_FAILPOINT_ENV);
+        raise(SIGKILL);
+    }
+    long applied = 0, dups = 0, dead = 0;
+    for (int i = lo; i < hi; i++) {
+        if (!b[i].fresh) {
+            dups++;
+            log_debug("consumer %s: event %s seen before", c->def.group_id, b[i].id);
+        } else if (b[i].reason[0]) {
+            dead++;
+            log_warn("consumer %s: %s (%s) dead-lettered to %s: %s", c->def.group_id, b[i].id,
+                     b[i].ev ? event_type(b[i].ev) : "not an event", KAFKA_DEADLETTER_TOPIC,
+                     b[i].reason);
+        } else {
+            applied++;
+        }
+    }
+    atomic_fetch_add(&c->applied, applied);
+    atomic_fetch_add(&c->duplicates, dups);
+    atomic_fetch_add(&c->deadlettered, dead);
+    atomic_fetch_add(&c->batches, 1);
+    if (dead > 0 && c->relay)
+        outbox_relay_wake(c->relay);
+    batch_store_offsets(c, b, lo, hi);
+}
+
+/* batch_backoff - sleep *ms (in 50 ms steps, ended by stop), then double it up to 5 s */
+static void batch_backoff(kafka_consumer *c, int *ms)
+{
+    for (int waited = 0; waited < *ms && !atomic_load(&c->stop); waited += 50)
+        usleep(50 * 1000);
+    *ms = *ms * 2 > 5000 ? 5000 : *ms * 2;
+}
+
+/*
+ * batch_apply - apply the n messages of one poll, in order, in as few
+ * transactions as their outcomes allow: one when every handler succeeds or
+ * fails permanently; a handler's transient failure commits what precedes
+ * the message and retries from it after the back-off (100 ms doubling to
+ * 5 s), without polling in between, so its partition does not move on.
+ * Returns when all are committed or the consumer stops.
+ */
+static void batch_apply(kafka_consumer *c, batch_msg *b, int n)
+{
+    int lo = 0, backoff = 100;
+    while (lo < n && !atomic_load(&c->stop)) {
+        db_err err;
+        PGconn *conn = db_acquire(c->pool, 5000, &err);
+        if (conn == NULL) {
+            log_warn("consumer %s: %s", c->def.group_id, err.msg);
+            batch_backoff(c, &backoff);
+            continue;
+        }
+        int hi = n, isolate = 0, at = 0;
+        while (!atomic_load(&c->stop)) {
+            batch_result r = batch_attempt(c, conn, b, lo, hi, isolate, &at);
+            if (r == BATCH_DONE) {
+                batch_done(c, b, lo, hi);
+                lo = hi;
+                backoff = 100;
+                break;
+            }
+            if (r == BATCH_POISON) {
+                isolate = 1;
+            } else if (r == BATCH_RETRY_AT && at > lo) {
+                hi = at; /* commit what precedes it first */
+            } else {
+                break; /* back off with the connection given back */
+            }
+        }
+        db_release(c->pool, conn);
+        if (lo < n && !atomic_load(&c->stop))
+            batch_backoff(c, &backoff);
+    }
 }
 
 /* consumer_open - a subscribed consumer handle for c's definition, or NULL with err */
@@ -490,48 +639,70 @@ static void consumer_reopen(kafka_consumer *c)
 }
 
 /*
- * consumer_loop - poll, apply, store offsets; back off on transient failures.
- * A message that must be retried is kept and applied again after the
- * back-off (100 ms doubling to 5 s) without polling in between: its
- * partition does not move on. rd_kafka_poll() must not be called here (on a
- * consumer whose queue was redirected it aborts on a fetched message). If
- * the retries outlast max.poll.interval.ms the group rebalances; the message
- * may then also be applied by the new owner, which processed_events absorbs.
+ * consumer_loop - poll a batch (the first message waits up to 100 ms, the
+ * rest are what is already fetched, up to batch_max), apply it, store its
+ * offsets. rd_kafka_poll() must not be called here (on a consumer whose
+ * queue was redirected it aborts on a fetched message). If retries outlast
+ * max.poll.interval.ms the group rebalances; the messages may then also be
+ * applied by the new owner, which processed_events absorbs. A fatal error
+ * (a fenced static member) makes the handle anew once the batch polled so
+ * far is applied.
  */
 static void *consumer_loop(void *arg)
 {
     kafka_consumer *c = arg;
-    while (!atomic_load(&c->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
-        if (m == NULL)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-            rd_kafka_message_destroy(m);
-            consumer_reopen(c);
-            continue;
-        }
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_warn("consumer %s: %s", c->def.group_id, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        int backoff = 100;
-        while (consume_one(c, m) == AGAIN && !atomic_load(&c->stop)) {
-            for (int waited = 0; waited < backoff && !atomic_load(&c->stop); waited += 50)
-                usleep(50 * 1000);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-        }
-        if (!atomic_load(&c->stop))
-            store_offset(c, m);
-        rd_kafka_message_destroy(m);
+    batch_msg *b = calloc((size_t)c->batch_max, sizeof(*b));
+    if (b == NULL) {
+        log_fatal("consumer %s: out of memory", c->def.group_id);
+        abort();
     }
+    while (!atomic_load(&c->stop)) {
+        int n = 0, fatal = 0;
+        while (n < c->batch_max) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, n == 0 ? 100 : 0);
+            if (m == NULL)
+                break;
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                rd_kafka_message_destroy(m);
+                fatal = 1;
+                break;
+            }
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    log_warn("consumer %s: %s", c->def.group_id, rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            batch_msg *bm = &b[n++];
+            memset(bm, 0, sizeof(*bm));
+            bm->m = m;
+            snprintf(bm->fallback, sizeof(bm->fallback), "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
+                     (int)m->partition, (long long)m->offset);
+            bm->id = bm->fallback;
+            bm->ev = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
+            char why[512] = "";
+            if (bm->ev == NULL || event_validate(bm->ev, why, sizeof(why)) < 0)
+                snprintf(bm->reason, sizeof(bm->reason), "%s", bm->ev == NULL ? "not JSON" : why);
+            else
+                bm->id = event_id(bm->ev);
+        }
+        if (n > 0)
+            batch_apply(c, b, n);
+        for (int i = 0; i < n; i++) {
+            cJSON_Delete(b[i].ev);
+            rd_kafka_message_destroy(b[i].m);
+        }
+        if (fatal) /* after the batch: its messages belong to the old handle */
+            consumer_reopen(c);
+    }
+    free(b);
     return NULL;
 }
 
 /* kafka_consumer_start - subscribe and run the loop in a thread */
 kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_def *def,
-                                     db_pool *pool, char *err, size_t errlen)
+                                     db_pool *pool, const kafka_consumer_opts *opts, char *err,
+                                     size_t errlen)
 {
     kafka_consumer *c = calloc(1, sizeof(*c));
     if (c == NULL || (c->brokers = strdup(brokers)) == NULL) {
@@ -541,6 +712,13 @@ kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_d
     }
     c->def = *def;
     c->pool = pool;
+    c->batch_max = opts && opts->batch_max > 0 ? opts->batch_max : KAFKA_BATCH_MAX_DEFAULT;
+    c->relay = opts ? opts->relay : NULL;
+    const char *fp = getenv(KAFKA_FAILPOINT_ENV);
+    c->crash_after_commit = fp && strcmp(fp, def->group_id) == 0;
+    if (c->crash_after_commit)
+        log_warn("consumer %s: %s is set: this process kills itself after its first batch",
+                 def->group_id, KAFKA_FAILPOINT_ENV);
     c->rk = consumer_open(c, err, errlen);
     if (c->rk == NULL || pthread_create(&c->thread, NULL, consumer_loop, c) != 0) {
         if (c->rk) {
@@ -572,6 +750,11 @@ long kafka_consumer_deadlettered(const kafka_consumer *c)
 long kafka_consumer_reopened(const kafka_consumer *c)
 {
     return atomic_load(&((kafka_consumer *)c)->reopened);
+}
+
+long kafka_consumer_batches(const kafka_consumer *c)
+{
+    return atomic_load(&((kafka_consumer *)c)->batches);
 }
 
 /* kafka_consumer_stop - stop, commit stored offsets, leave the group */

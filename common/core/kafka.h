@@ -6,15 +6,25 @@
  * means delivered; a fatal idempotence error is reported through
  * kafka_producer_fatal() and the service stops (its supervisor restarts it).
  *
- * Consumer loop: enable.auto.offset.store=false. For each message: parse the
- * CloudEvents envelope; in one database transaction record the event id in
- * <schema>.processed_events (a redelivered id changes nothing) and call the
- * handler; commit; only then store the offset (auto-commit then commits it).
- * A message that cannot be processed (bad JSON, bad envelope, handler says
- * permanent) goes to the dead-letter topic through the outbox, in the same
- * transaction that records its id, with the reason, source topic, partition
- * and offset; the partition keeps moving. A transient failure (database down)
- * is retried with back-off without moving on.
+ * Consumer loop: enable.auto.offset.store=false. Each poll takes what is
+ * already fetched, up to batch_max messages (CONSUMER_BATCH_MAX), and
+ * applies them in order in one database transaction: every event id is
+ * recorded in <schema>.processed_events by one statement (a redelivered id
+ * changes nothing), then each new event goes to the handler; commit; only
+ * then are the offsets stored (auto-commit then commits them within a
+ * second). A message that cannot be processed (bad JSON, bad envelope,
+ * handler says permanent) goes to the dead-letter topic through the outbox,
+ * in the same transaction, with the reason, source topic, partition and
+ * offset; the rest of the batch is applied: the first permanent failure
+ * rolls the batch back and it is applied again with each handler inside a
+ * savepoint, the poisoned message rolled back alone. A transient failure
+ * (database down) commits what precedes the message and retries from it
+ * with back-off, without moving on: one key's events stay in order.
+ *
+ * Test-only failpoint, off unless set: with SHANTANG_FAILPOINT_CONSUMER_CRASH
+ * naming a consumer group, the process SIGKILLs itself right after that
+ * group's first batch committed and before its offsets are stored (the
+ * crash the restart must absorb: nothing applied twice, nothing lost).
  */
 #ifndef SHANTANG_CORE_KAFKA_H
 #define SHANTANG_CORE_KAFKA_H
@@ -25,6 +35,10 @@
 #include "core/db.h"
 
 #define KAFKA_DEADLETTER_TOPIC "deadletter.v1"
+#define KAFKA_BATCH_MAX_DEFAULT 500 /* messages in one consumer transaction at most */
+#define KAFKA_FAILPOINT_ENV "SHANTANG_FAILPOINT_CONSUMER_CRASH"
+
+struct outbox_relay;
 
 /*
  * kafka_producer_new - an idempotent producer for brokers with client.id.
@@ -90,8 +104,11 @@ typedef enum {
 } kafka_apply_result;
 
 /*
- * kafka_apply_fn - apply one event on conn, inside the loop's transaction.
- * ev is borrowed. Fill err for PERMANENT and RETRY.
+ * kafka_apply_fn - apply one event on conn, inside the loop's transaction,
+ * which also holds the other events of the batch (perhaps inside a
+ * savepoint): do not begin, commit or roll back, and answer PERMANENT or
+ * RETRY rather than carry on after a failed statement. ev is borrowed.
+ * Fill err for PERMANENT and RETRY.
  */
 typedef kafka_apply_result (*kafka_apply_fn)(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                              size_t errlen);
@@ -104,14 +121,21 @@ typedef struct kafka_consumer_def {
     const char *instance_id;   /* group.instance.id (static membership); NULL or "": none */
 } kafka_consumer_def;
 
+/* kafka_consumer_opts - how the process runs a consumer (the service's def says what it does) */
+typedef struct kafka_consumer_opts {
+    int batch_max; /* messages in one transaction at most; 0: KAFKA_BATCH_MAX_DEFAULT */
+    struct outbox_relay *relay; /* woken after a batch queued dead letters; NULL: none */
+} kafka_consumer_opts;
+
 typedef struct kafka_consumer kafka_consumer;
 
 /*
  * kafka_consumer_start - subscribe and run the loop in its own thread against
- * pool. Returns NULL with err on failure.
+ * pool, with opts (NULL: the defaults). Returns NULL with err on failure.
  */
 kafka_consumer *kafka_consumer_start(const char *brokers, const kafka_consumer_def *def,
-                                     db_pool *pool, char *err, size_t errlen);
+                                     db_pool *pool, const kafka_consumer_opts *opts, char *err,
+                                     size_t errlen);
 
 /* kafka_consumer_applied - events applied (not counting duplicates) since start */
 long kafka_consumer_applied(const kafka_consumer *c);
@@ -124,6 +148,9 @@ long kafka_consumer_deadlettered(const kafka_consumer *c);
 
 /* kafka_consumer_reopened - handles made anew after a fatal consumer error since start */
 long kafka_consumer_reopened(const kafka_consumer *c);
+
+/* kafka_consumer_batches - transactions committed since start (each one poll's messages or part) */
+long kafka_consumer_batches(const kafka_consumer *c);
 
 /*
  * kafka_consumer_stop - stop the loop, close the consumer (commits stored

@@ -68,6 +68,8 @@ static const cfg_param common_params[SVC_NPARAMS] = {
                             "where schemas/sql is installed"},
     [SVC_OUTBOX_RETAIN_HOURS] = {"OUTBOX_RETAIN_HOURS", CFG_INT, "168", 1, 8760,
                                  "hours published outbox rows are kept"},
+    [SVC_CONSUMER_BATCH_MAX] = {"CONSUMER_BATCH_MAX", CFG_INT, "500", 1, 10000,
+                                "messages of one poll a consumer applies in one transaction"},
     [SVC_SHUTDOWN_TIMEOUT_MS] = {"SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 100, 120000,
                                  "how long SIGTERM waits for in-flight work, in ms"},
 };
@@ -162,6 +164,12 @@ static double gauge_reopened(void *arg)
 {
     (void)arg;
     return consumer_sum(kafka_consumer_reopened);
+}
+
+static double gauge_batches(void *arg)
+{
+    (void)arg;
+    return consumer_sum(kafka_consumer_batches);
 }
 
 static double gauge_pending(void *arg)
@@ -426,6 +434,9 @@ int service_main(int argc, char **argv, const service_def *def)
         metrics_gauge_fn("shantang_consumer_reopened",
                          "Consumers made anew after a fatal error (a fenced static member)",
                          gauge_reopened, NULL);
+        metrics_gauge_fn("shantang_consumer_batches",
+                         "Consumer transactions committed since start (one poll's events each)",
+                         gauge_batches, NULL);
     }
     /* static membership: a restarted consumer takes its partitions back at once instead of
        waiting for the session of its killed predecessor to time out */
@@ -440,6 +451,7 @@ int service_main(int argc, char **argv, const service_def *def)
     }
     log_info("kafka: consumer group instance id %s", instance_id);
     size_t nconsumers = def->nconsumers + 1;
+    kafka_consumer_opts copts = {(int)cfg_int(ctx.common, SVC_CONSUMER_BATCH_MAX), ctx.relay};
     for (size_t i = 0; i < nconsumers; i++) {
         if (i < def->nconsumers) {
             cdefs[i] = def->consumers[i];
@@ -450,7 +462,7 @@ int service_main(int argc, char **argv, const service_def *def)
         }
         cdefs[i].ctx = &ctx;
         cdefs[i].instance_id = instance_id;
-        consumers[i] = kafka_consumer_start(brokers, &cdefs[i], ctx.db, err, sizeof(err));
+        consumers[i] = kafka_consumer_start(brokers, &cdefs[i], ctx.db, &copts, err, sizeof(err));
         if (consumers[i] == NULL) {
             log_fatal("consumer %s: %s", cdefs[i].group_id, err);
             goto out;

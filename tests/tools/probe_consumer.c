@@ -8,14 +8,19 @@
  * applies the common migrations there, and counts every application of an
  * event id in probe_applied. It stops when --event ID has been seen and
  * --linger-ms more have passed, or after --max-seconds, and prints
- * {"applied": n, "duplicates": n, "deadlettered": n} on stdout. With
+ * {"applied": n, "duplicates": n, "deadlettered": n, "batches": n} on
+ * stdout (batches: the transactions the loop committed; probe_applied.seq
+ * gives the order of application). --batch-max N sets how many messages
+ * one transaction takes at most (CONSUMER_BATCH_MAX). With
  * --retry-type TYPE, events of that type fail transiently for as long as it
  * runs (the consumer keeps retrying them; their offsets must not be
  * committed), so a test can stop it in the middle of an unfinished effect.
  *
  * Usage: probe_consumer --db URL --schema S --migrations DIR --brokers B
  *        --topic T --group G --event ID [--linger-ms N] [--max-seconds N]
- *        [--retry-type TYPE]
+ *        [--retry-type TYPE] [--batch-max N]
+ * The consumer's test-only failpoint (SHANTANG_FAILPOINT_CONSUMER_CRASH, see
+ * core/kafka.h) is read from the environment as in every service.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +89,7 @@ int main(int argc, char **argv)
     probe p = {arg(argc, argv, "--event", ""), arg(argc, argv, "--retry-type", NULL), 0};
     long linger = atol(arg(argc, argv, "--linger-ms", "3000"));
     long max_s = atol(arg(argc, argv, "--max-seconds", "60"));
+    int batch_max = atoi(arg(argc, argv, "--batch-max", "0"));
     char err[512], ddl[256];
     db_err dberr;
 
@@ -100,7 +106,7 @@ int main(int argc, char **argv)
     PGconn *conn = db_acquire(pool, 5000, &dberr);
     snprintf(ddl, sizeof(ddl),
              "CREATE SCHEMA IF NOT EXISTS \"%s\"; SET search_path TO \"%s\"; CREATE TABLE IF NOT "
-             "EXISTS probe_applied (event_id text PRIMARY KEY, n int NOT NULL)",
+             "EXISTS probe_applied (event_id text PRIMARY KEY, n int NOT NULL, seq bigserial)",
              schema, schema);
     PGresult *res = conn ? PQexec(conn, ddl) : NULL;
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK ||
@@ -115,7 +121,9 @@ int main(int argc, char **argv)
     outbox_relay *relay = rk ? outbox_relay_start(pool, rk, 1, err, sizeof(err)) : NULL;
     const char *topics[2] = {topic, NULL};
     kafka_consumer_def def = {group, topics, probe_apply, &p, NULL};
-    kafka_consumer *c = relay ? kafka_consumer_start(brokers, &def, pool, err, sizeof(err)) : NULL;
+    kafka_consumer_opts opts = {batch_max, relay};
+    kafka_consumer *c =
+        relay ? kafka_consumer_start(brokers, &def, pool, &opts, err, sizeof(err)) : NULL;
     if (c == NULL) {
         fprintf(stderr, "probe: %s\n", err);
         return 1;
@@ -129,7 +137,7 @@ int main(int argc, char **argv)
         usleep(50 * 1000);
     }
     long applied = kafka_consumer_applied(c), dups = kafka_consumer_duplicates(c);
-    long dead = kafka_consumer_deadlettered(c);
+    long dead = kafka_consumer_deadlettered(c), batches = kafka_consumer_batches(c);
     c = kafka_consumer_stop(c);
     /* give the relay a moment to hand dead letters to the broker */
     for (int i = 0; i < 50 && outbox_relay_pending(relay) > 0; i++)
@@ -137,7 +145,8 @@ int main(int argc, char **argv)
     relay = outbox_relay_stop(relay);
     rk = kafka_producer_close(rk, 5000);
     pool = db_pool_free(pool);
-    printf("{\"applied\": %ld, \"duplicates\": %ld, \"deadlettered\": %ld, \"seen\": %d}\n",
-           applied, dups, dead, p.seen);
+    printf("{\"applied\": %ld, \"duplicates\": %ld, \"deadlettered\": %ld, \"batches\": %ld, "
+           "\"seen\": %d}\n",
+           applied, dups, dead, batches, p.seen);
     return p.seen ? 0 : 3;
 }
