@@ -16,6 +16,7 @@
  */
 #include "core/db.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@ struct db_pool {
     char schema[64];     /* search_path */
     char app[64];        /* application_name */
     int stmt_timeout_ms; /* statement_timeout */
+    char settings[256];  /* "; SET name TO 'value'" for each db_pool_set, run on connecting */
     int size;            /* connections at most */
     int open;            /* connections made */
     PGconn **idle;       /* idle connections, a stack */
@@ -83,10 +85,13 @@ static PGconn *db_connect(db_pool *pool, db_err *err)
     }
     PQsetNoticeProcessor(conn, db_notice, NULL);
     char *schema = PQescapeIdentifier(conn, pool->schema, strlen(pool->schema));
-    char sql[256];
+    char sql[640];
+    pthread_mutex_lock(&pool->lock);
     snprintf(sql, sizeof(sql),
-             "SET search_path TO %s; SET statement_timeout = %d; SET TimeZone TO 'Asia/Shanghai'",
-             schema ? schema : "\"\"", pool->stmt_timeout_ms);
+             "SET search_path TO %s; SET statement_timeout = %d; SET TimeZone TO "
+             "'Asia/Shanghai'%s",
+             schema ? schema : "\"\"", pool->stmt_timeout_ms, pool->settings);
+    pthread_mutex_unlock(&pool->lock);
     PQfreemem(schema);
     PGresult *res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -117,6 +122,7 @@ db_pool *db_pool_new(const char *conninfo, const char *schema, int size, int stm
     }
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->freed, NULL);
+    pool->settings[0] = '\0';
     snprintf(pool->schema, sizeof(pool->schema), "%s", schema);
     snprintf(pool->app, sizeof(pool->app), "%s", app_name ? app_name : "shantang");
     pool->size = size;
@@ -127,6 +133,56 @@ db_pool *db_pool_new(const char *conninfo, const char *schema, int size, int stm
     pool->open = 1;
     pool->idle[pool->nidle++] = first;
     return pool;
+}
+
+/* plain - 1 when s is a non-empty run of letters, digits, '.' and '_' (nothing to quote) */
+static int plain(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '.' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* db_pool_set - a session setting on the idle connections now and on every later one */
+int db_pool_set(db_pool *pool, const char *name, const char *value, db_err *err)
+{
+    char set[160];
+    if (!plain(name) || !plain(value) ||
+        (size_t)snprintf(set, sizeof(set), "SET %s TO '%s'", name, value) >= sizeof(set)) {
+        err->sqlstate[0] = '\0';
+        snprintf(err->msg, sizeof(err->msg), "db_pool_set: not a plain name and value");
+        return -1;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&pool->lock);
+    size_t used = strlen(pool->settings);
+    if (used + strlen(set) + 3 > sizeof(pool->settings)) {
+        err->sqlstate[0] = '\0';
+        snprintf(err->msg, sizeof(err->msg), "db_pool_set: too many settings");
+        rc = -1;
+    } else {
+        snprintf(pool->settings + used, sizeof(pool->settings) - used, "; %s", set);
+    }
+    for (int i = 0; rc == 0 && i < pool->nidle; i++) {
+        PGresult *res = PQexec(pool->idle[i], set);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) { /* a broken one: reconnects (and sets) */
+            PQfinish(pool->idle[i]);
+            pool->idle[i--] = pool->idle[--pool->nidle];
+            pool->open--;
+        }
+        PQclear(res);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+/* db_connect_own - a connection set up like the pool's, outside it */
+PGconn *db_connect_own(db_pool *pool, db_err *err)
+{
+    return db_connect(pool, err);
 }
 
 /* db_acquire - an idle, a new, or (after waiting) a freed connection */

@@ -39,6 +39,21 @@ PGconn *db_acquire(db_pool *pool, int timeout_ms, db_err *err);
 /* db_release - return conn to the pool; a connection left in a transaction is rolled back */
 void db_release(db_pool *pool, PGconn *conn);
 
+/*
+ * db_pool_set - the session setting name = value (letters, digits, '.'
+ * and '_' only) on every connection of the pool: the idle ones now, every
+ * one made later. Call it while no connection is acquired. Returns 0, or
+ * -1 with err.
+ */
+int db_pool_set(db_pool *pool, const char *name, const char *value, db_err *err);
+
+/*
+ * db_connect_own - a connection set up like the pool's (schema, timeouts,
+ * settings) but not counted in it, for a long-lived use such as LISTEN.
+ * The caller PQfinish()es it. NULL with err on failure.
+ */
+PGconn *db_connect_own(db_pool *pool, db_err *err);
+
 /* db_pool_free - close every connection; returns NULL */
 db_pool *db_pool_free(db_pool *pool);
 

@@ -7,6 +7,15 @@
  * published, in the same transaction that locked them. Undelivered rows stay
  * pending and are tried again after a back-off (100 ms doubling to 5 s).
  *
+ * When it is woken: after a pass that left nothing behind, the relay sleeps
+ * until a commit is announced - in process by outbox_relay_wake (a byte on
+ * a pipe), or by PostgreSQL: the outbox trigger (common migration 003)
+ * NOTIFYs "<schema>.outbox" for writers outside a relay's process, and the
+ * relay LISTENs on a connection of its own. So an event leaves within
+ * milliseconds of its commit and an idle service queries nothing but the
+ * fallback poll (OUTBOX_POLL_MS, default 5 s; 500 ms while the LISTEN
+ * connection is lost), which also catches rows nobody announced.
+ *
  * What it guarantees:
  * - A committed row is published at least once: it is marked only after a
  *   delivery report said delivered. A crash between delivery and the mark
@@ -21,18 +30,21 @@
  *   after the later one: consumers must not assume more than "every event
  *   arrives" in that rare case.
  *
- * Reads nothing from configuration itself (retain_hours comes from
- * OUTBOX_RETAIN_HOURS through the caller). Reports pending and published
+ * Reads nothing from configuration itself (retain_hours and poll_ms come
+ * from OUTBOX_RETAIN_HOURS and OUTBOX_POLL_MS through the caller). Reports pending and published
  * counts for /metrics, and warnings in the log while it cannot publish.
  */
 #include "core/outbox.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/event.h"
 #include "core/kafka.h"
@@ -43,6 +55,7 @@
 #define OUTBOX_BATCH_SQL "200"        /* the same, for the query text */
 #define OUTBOX_DELIVERY_WAIT_MS 60000 /* message.timeout.ms + one request in flight */
 #define OUTBOX_STOP_GRACE_MS 3000     /* how long a stopping relay still waits for reports */
+#define OUTBOX_UNHEARD_POLL_MS 500    /* the poll while the LISTEN connection is down */
 
 /* outbox_add - insert an envelope in the caller's transaction */
 int outbox_add(PGconn *conn, const char *topic, const char *key, const cJSON *ev, db_err *err)
@@ -63,16 +76,20 @@ int outbox_add(PGconn *conn, const char *topic, const char *key, const cJSON *ev
 }
 
 struct outbox_relay {
-    db_pool *pool;         /* borrowed */
-    rd_kafka_t *rk;        /* borrowed */
-    int retain_hours;      /* prune published rows older than this */
-    pthread_t thread;      /* the relay loop */
-    pthread_mutex_t lock;  /* guards wake and the condvar */
-    pthread_cond_t cond;   /* signalled by outbox_relay_wake and stop */
-    int wake;              /* work announced since the last pass */
-    atomic_int stop;       /* set by outbox_relay_stop */
-    atomic_long pending;   /* rows pending at the last pass */
-    atomic_long published; /* rows published since start */
+    db_pool *pool;           /* borrowed */
+    rd_kafka_t *rk;          /* borrowed */
+    int retain_hours;        /* prune published rows older than this */
+    pthread_t thread;        /* the relay loop */
+    int poll_ms;             /* the fallback poll while listening (OUTBOX_POLL_MS) */
+    pthread_mutex_t lock;    /* guards wake and the pipe's reads */
+    int pipe[2];             /* outbox_relay_wake and stop write a byte; the relay polls [0] */
+    int wake;                /* work announced since the last pass (a byte is in the pipe) */
+    PGconn *listen;          /* LISTEN "<schema>.outbox"; NULL while it cannot be had */
+    int listen_lost;         /* the last attempt failed (logged once per outage) */
+    int64_t listen_retry_at; /* the next attempt to listen, monotonic ms */
+    atomic_int stop;         /* set by outbox_relay_stop */
+    atomic_long pending;     /* rows pending at the last pass */
+    atomic_long published;   /* rows published since start */
 };
 
 /* relay_queue - hand row i of res to the producer; its tracker in *d (NULL if never queued) */
@@ -233,17 +250,126 @@ static void relay_housekeeping(outbox_relay *r, PGconn *conn, int prune)
     }
 }
 
-/* relay_wait - sleep up to ms, or until stopped, or (when wakeable) until woken */
-static void relay_wait(outbox_relay *r, int ms, int wakeable)
+/*
+ * relay_listen - (re)open the LISTEN connection on "<schema>.outbox" when it
+ * is missing or broken. Without it the relay polls every
+ * OUTBOX_UNHEARD_POLL_MS; a failure is logged once per outage.
+ */
+static void relay_listen(outbox_relay *r)
 {
-    struct timespec ts;
-    time_deadline(&ts, ms);
+    if (r->listen && PQstatus(r->listen) == CONNECTION_OK)
+        return;
+    if (r->listen) {
+        PQfinish(r->listen);
+        r->listen = NULL;
+    }
+    int64_t now = time_mono_ms();
+    if (now < r->listen_retry_at)
+        return;
+    r->listen_retry_at = now + 1000;
+    db_err err;
+    PGconn *conn = db_connect_own(r->pool, &err);
+    PGresult *res = conn ? PQexec(conn, "SELECT quote_ident(current_schema() || '.outbox')") : NULL;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        char sql[200];
+        snprintf(sql, sizeof(sql), "LISTEN %s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        res = PQexec(conn, sql);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK && PQsetnonblocking(conn, 1) == 0) {
+            PQclear(res);
+            r->listen = conn;
+            if (r->listen_lost)
+                log_info("outbox: listening for commits again");
+            r->listen_lost = 0;
+            return;
+        }
+    }
+    if (!r->listen_lost)
+        log_warn("outbox: cannot listen for commits (polling every %d ms meanwhile): %s",
+                 OUTBOX_UNHEARD_POLL_MS, conn ? strtok(PQerrorMessage(conn), "\n") : err.msg);
+    r->listen_lost = 1;
+    PQclear(res);
+    PQfinish(conn);
+}
+
+/* relay_heard - read what the LISTEN connection received; 1 when a commit was announced */
+static int relay_heard(outbox_relay *r)
+{
+    if (r->listen == NULL)
+        return 0;
+    if (PQconsumeInput(r->listen) == 0) { /* broken: relay_listen reconnects */
+        log_warn("outbox: the connection listening for commits was lost");
+        r->listen_lost = 1;
+        PQfinish(r->listen);
+        r->listen = NULL;
+        return 1; /* a pass now: something may have been missed */
+    }
+    int heard = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(r->listen)) != NULL) {
+        heard = 1;
+        PQfreemem(n);
+    }
+    return heard;
+}
+
+/* relay_drain - empty the wake pipe and clear the wake flag */
+static void relay_drain(outbox_relay *r)
+{
+    char buf[64];
     pthread_mutex_lock(&r->lock);
-    while (!(wakeable && r->wake) && !atomic_load(&r->stop))
-        if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)
-            break;
+    while (read(r->pipe[0], buf, sizeof(buf)) > 0)
+        ;
     r->wake = 0;
     pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * relay_wait - wait up to ms, or until stopped, or (when wakeable) until a
+ * commit is announced, in process (outbox_relay_wake) or by NOTIFY. The
+ * producer is polled every second meanwhile so that its callbacks run.
+ */
+static void relay_wait(outbox_relay *r, int ms, int wakeable)
+{
+    int64_t deadline = time_mono_ms() + ms;
+    if (wakeable) {
+        pthread_mutex_lock(&r->lock);
+        int woken = r->wake;
+        pthread_mutex_unlock(&r->lock);
+        if (woken) {
+            relay_drain(r);
+            relay_heard(r);
+            return;
+        }
+    }
+    while (!atomic_load(&r->stop)) {
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0)
+            break;
+        struct pollfd fds[2] = {{.fd = r->pipe[0], .events = POLLIN},
+                                {.fd = r->listen ? PQsocket(r->listen) : -1, .events = POLLIN}};
+        int got = poll(fds, wakeable ? 2 : 1, left > 1000 ? 1000 : (int)left);
+        rd_kafka_poll(r->rk, 0);
+        if (got <= 0)
+            continue;
+        if (wakeable && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) && relay_heard(r))
+            break;
+        if (fds[0].revents & POLLIN) {
+            if (wakeable)
+                break;
+            /* a back-off is not cut short by new rows (the flag stays for after it), only
+               by stop */
+            pthread_mutex_lock(&r->lock);
+            char buf[64];
+            while (read(r->pipe[0], buf, sizeof(buf)) > 0)
+                ;
+            pthread_mutex_unlock(&r->lock);
+        }
+    }
+    if (wakeable) {
+        relay_drain(r);
+        relay_heard(r); /* notifications that came with the wake are served by this pass */
+    }
 }
 
 /* relay_loop - publish until stopped, backing off while Kafka or the database fail */
@@ -253,6 +379,7 @@ static void *relay_loop(void *arg)
     int backoff = 100;
     int64_t last_prune = 0;
     while (!atomic_load(&r->stop)) {
+        relay_listen(r); /* before the pass: a commit announced during it is heard after */
         db_err err;
         PGconn *conn = db_acquire(r->pool, 2000, &err);
         int rc = -1;
@@ -268,48 +395,73 @@ static void *relay_loop(void *arg)
             log_warn("outbox: %s", err.msg);
         }
         if (rc < 0) {
-            relay_wait(r, backoff, 0); /* a back-off is not cut short by new rows */
+            relay_wait(r, backoff, 0);
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
         } else {
             backoff = 100;
             if (rc < OUTBOX_BATCH)
-                relay_wait(r, 500, 1);
+                relay_wait(r, r->listen ? r->poll_ms : OUTBOX_UNHEARD_POLL_MS, 1);
         }
         rd_kafka_poll(r->rk, 0);
     }
+    if (r->listen)
+        PQfinish(r->listen);
+    r->listen = NULL;
     return NULL;
 }
 
 /* outbox_relay_start - the relay thread */
-outbox_relay *outbox_relay_start(db_pool *pool, rd_kafka_t *rk, int retain_hours, char *err,
-                                 size_t errlen)
+outbox_relay *outbox_relay_start(db_pool *pool, rd_kafka_t *rk, int retain_hours, int poll_ms,
+                                 char *err, size_t errlen)
 {
     outbox_relay *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    db_err dberr;
+    r->pipe[0] = r->pipe[1] = -1;
+    if (pipe(r->pipe) < 0 || fcntl(r->pipe[0], F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(r->pipe[1], F_SETFL, O_NONBLOCK) < 0) {
+        snprintf(err, errlen, "cannot make the relay's wake pipe");
+        goto fail;
+    }
+    /* this process wakes its relay itself after its commits: its inserts need no NOTIFY */
+    if (db_pool_set(pool, "shantang.outbox_wake", "local", &dberr) < 0) {
+        snprintf(err, errlen, "%s", dberr.msg);
+        goto fail;
+    }
     r->pool = pool;
     r->rk = rk;
     r->retain_hours = retain_hours;
+    r->poll_ms = poll_ms > 0 ? poll_ms : 5000;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->cond, NULL);
     if (pthread_create(&r->thread, NULL, relay_loop, r) != 0) {
         snprintf(err, errlen, "cannot start the relay thread");
-        free(r);
-        return NULL;
+        pthread_mutex_destroy(&r->lock);
+        goto fail;
     }
     return r;
+fail:
+    if (r->pipe[0] >= 0) {
+        close(r->pipe[0]);
+        close(r->pipe[1]);
+    }
+    free(r);
+    return NULL;
 }
 
-/* outbox_relay_wake - new rows committed */
+/* outbox_relay_wake - new rows committed: one byte down the pipe unless one is waiting */
 void outbox_relay_wake(outbox_relay *r)
 {
     if (r == NULL)
         return;
     pthread_mutex_lock(&r->lock);
-    r->wake = 1;
-    pthread_cond_signal(&r->cond);
+    if (!r->wake) {
+        r->wake = 1;
+        ssize_t w = write(r->pipe[1], "w", 1); /* full: the relay is awake anyway */
+        (void)w;
+    }
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -329,10 +481,14 @@ outbox_relay *outbox_relay_stop(outbox_relay *r)
     if (r == NULL)
         return NULL;
     atomic_store(&r->stop, 1);
-    outbox_relay_wake(r);
+    pthread_mutex_lock(&r->lock);
+    ssize_t w = write(r->pipe[1], "s", 1);
+    (void)w;
+    pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
     pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->cond);
+    close(r->pipe[0]);
+    close(r->pipe[1]);
     free(r);
     return NULL;
 }

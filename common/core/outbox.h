@@ -6,8 +6,10 @@
  * rows in id order, produces them with the idempotent producer, and marks a
  * row published only after its delivery report says delivered. With Kafka
  * down the rows wait, the relay backs off (100 ms doubling to 5 s), and
- * nothing acknowledged is lost. Published rows are pruned after
- * OUTBOX_RETAIN_HOURS.
+ * nothing acknowledged is lost. The relay is woken by the commit: in
+ * process by outbox_relay_wake, from other processes by the NOTIFY of the
+ * outbox trigger, which it LISTENs to; it polls only as a fallback
+ * (OUTBOX_POLL_MS). Published rows are pruned after OUTBOX_RETAIN_HOURS.
  *
  * Table (created by the service's first migration, see schemas/sql/):
  *   outbox(id bigserial primary key, event_id uuid unique, topic text,
@@ -32,10 +34,14 @@ typedef struct outbox_relay outbox_relay;
 
 /*
  * outbox_relay_start - start the relay thread over pool with the producer rk
- * (borrowed; must outlive the relay). Returns NULL with err on failure.
+ * (borrowed; must outlive the relay). The pool's connections are marked
+ * shantang.outbox_wake = 'local' (see db_pool_set): whoever commits outbox
+ * rows through it must call outbox_relay_wake afterwards. poll_ms is the
+ * fallback poll (OUTBOX_POLL_MS; 0: 5000). Returns NULL with err on
+ * failure.
  */
-outbox_relay *outbox_relay_start(db_pool *pool, rd_kafka_t *rk, int retain_hours, char *err,
-                                 size_t errlen);
+outbox_relay *outbox_relay_start(db_pool *pool, rd_kafka_t *rk, int retain_hours, int poll_ms,
+                                 char *err, size_t errlen);
 
 /* outbox_relay_wake - tell the relay new rows are waiting (after a commit); never blocks */
 void outbox_relay_wake(outbox_relay *r);

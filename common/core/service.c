@@ -68,6 +68,9 @@ static const cfg_param common_params[SVC_NPARAMS] = {
                             "where schemas/sql is installed"},
     [SVC_OUTBOX_RETAIN_HOURS] = {"OUTBOX_RETAIN_HOURS", CFG_INT, "168", 1, 8760,
                                  "hours published outbox rows are kept"},
+    [SVC_OUTBOX_POLL_MS] = {"OUTBOX_POLL_MS", CFG_INT, "5000", 100, 600000,
+                            "the relay looks for unannounced outbox rows this often, in ms (a "
+                            "commit wakes it at once)"},
     [SVC_CONSUMER_BATCH_MAX] = {"CONSUMER_BATCH_MAX", CFG_INT, "500", 1, 10000,
                                 "messages of one poll a consumer applies in one transaction"},
     [SVC_SHUTDOWN_TIMEOUT_MS] = {"SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 100, 120000,
@@ -402,8 +405,9 @@ int service_main(int argc, char **argv, const service_def *def)
     }
     if (def->topics && kafka_ensure_topics(brokers, def->topics, 1, 5000, err, sizeof(err)) < 0)
         log_warn("kafka topics not checked (%s); events wait in the outbox", err);
-    ctx.relay = outbox_relay_start(
-        ctx.db, ctx.producer, (int)cfg_int(ctx.common, SVC_OUTBOX_RETAIN_HOURS), err, sizeof(err));
+    ctx.relay =
+        outbox_relay_start(ctx.db, ctx.producer, (int)cfg_int(ctx.common, SVC_OUTBOX_RETAIN_HOURS),
+                           (int)cfg_int(ctx.common, SVC_OUTBOX_POLL_MS), err, sizeof(err));
     if (ctx.relay == NULL) {
         log_fatal("outbox relay: %s", err);
         goto out;

@@ -75,6 +75,7 @@ static int registry_init(service_ctx *ctx, char *err, size_t errlen)
         return -1;
     }
     db_release(ctx->db, conn);
+    outbox_relay_wake(ctx->relay);
     log_info("imported %ld regions from %s", rows, path);
     return 0;
 }

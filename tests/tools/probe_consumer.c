@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     db_release(pool, conn);
 
     rd_kafka_t *rk = kafka_producer_new(brokers, "probe", err, sizeof(err));
-    outbox_relay *relay = rk ? outbox_relay_start(pool, rk, 1, err, sizeof(err)) : NULL;
+    outbox_relay *relay = rk ? outbox_relay_start(pool, rk, 1, 0, err, sizeof(err)) : NULL;
     const char *topics[2] = {topic, NULL};
     kafka_consumer_def def = {group, topics, probe_apply, &p, NULL};
     kafka_consumer_opts opts = {batch_max, relay};

@@ -128,7 +128,7 @@ int main(void)
     /* 1. broker down: rows stay pending, nothing is lost */
     rd_kafka_mock_broker_set_down(mc, 1);
     add_events(pool, "agg-1", 3, ids);
-    outbox_relay *relay = outbox_relay_start(pool, rk, 1, err, sizeof(err));
+    outbox_relay *relay = outbox_relay_start(pool, rk, 1, 0, err, sizeof(err));
     CHECK(relay != NULL, "relay: %s", err);
     outbox_relay_wake(relay);
     sleep(2);
