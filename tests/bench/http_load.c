@@ -12,8 +12,14 @@
  * addresses another resource (each household enrolled once, say); with
  * --token @ID@ the line is the request's bearer token.
  *
+ * With --rate R the requests are paced: request n is sent at n/R seconds
+ * after the start (or as soon as a thread is free, when they fall behind),
+ * so that the load is R requests per second rather than as many as N
+ * threads can send.
+ *
  * Usage: http_load --url URL [--method POST] [--token T] [--body JSON]
  *        [--ids FILE] [--concurrency N] [--seconds S] [--expect CODE]
+ *        [--rate R]
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -21,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/timeutil.h"
 
@@ -30,6 +38,8 @@ typedef struct load {
     const char *url, *method, *token, *body;
     long expect;
     int64_t deadline;
+    double rate;      /* requests per second with --rate, else 0 */
+    int64_t start_us; /* monotonic start, microseconds */
     atomic_long requests, ok, next_id;
     double *lat_ms; /* one sample per request, up to MAX_SAMPLES */
     char **ids;     /* lines of --ids, or NULL */
@@ -42,6 +52,14 @@ static size_t sink(char *p, size_t s, size_t n, void *u)
     (void)p;
     (void)u;
     return s * n;
+}
+
+/* mono_us - the monotonic clock in microseconds */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* worker - send requests until the deadline */
@@ -65,6 +83,13 @@ static void *worker(void *arg)
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
     while (time_mono_ms() < l->deadline) {
         long id = atomic_fetch_add(&l->next_id, 1);
+        if (l->rate > 0) { /* request id is due at id / rate seconds */
+            int64_t due = l->start_us + (int64_t)((double)id * 1e6 / l->rate), now = mono_us();
+            if (due > now)
+                usleep((useconds_t)(due - now));
+            if (time_mono_ms() >= l->deadline)
+                break;
+        }
         const char *at = strstr(l->body, "@N@");
         if (at)
             sprintf(body, "%.*s%ld%s", (int)(at - l->body), l->body, id, at + 3);
@@ -153,6 +178,7 @@ int main(int argc, char **argv)
         }
     }
     int secs = atoi(arg(argc, argv, "--seconds", "10"));
+    l.rate = atof(arg(argc, argv, "--rate", "0"));
 
     if (l.url == NULL || strncmp(l.url, "http://127.", 11) != 0 || conc < 1 || conc > 256 ||
         secs < 1 || secs > 600) {
@@ -164,6 +190,7 @@ int main(int argc, char **argv)
     l.lat_ms = calloc(MAX_SAMPLES, sizeof(double));
     pthread_t th[256];
     int64_t start = time_mono_ms();
+    l.start_us = mono_us();
     l.deadline = start + secs * 1000LL;
     for (int i = 0; i < conc; i++)
         pthread_create(&th[i], NULL, worker, &l);
