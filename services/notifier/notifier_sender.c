@@ -3,6 +3,9 @@
  * gateways through one libcurl multi handle (connections reused, every
  * transfer bounded by NOTIFIER_TIMEOUT_MS), and records each outcome.
  *
+ * Due rows are claimed urgent first (sign-in codes, escalations), then by
+ * due time, so that a backlog of ordinary messages never holds a code back.
+ *
  * Exactly once: a row is claimed (FOR UPDATE SKIP LOCKED), marked
  * 'sending' with a lease and committed before its request leaves; the
  * outcome is written after the answer. A row found in 'sending' past its
@@ -468,7 +471,8 @@ static void claim(ntf_sender *s, int max)
         "provider_index, attempts, needs_check, coalesce(provider, ''), out_id, "
         "coalesce((extract(epoch FROM claimed_at) * 1000)::bigint, 0), "
         "(extract(epoch FROM now()) * 1000)::bigint FROM deliveries WHERE status = 'queued' AND "
-        "next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED",
+        "next_attempt_at <= now() ORDER BY urgent DESC, next_attempt_at LIMIT $1::int FOR UPDATE "
+        "SKIP LOCKED",
         1, p0, &err);
     if (res == NULL) {
         db_rollback(s->conn);
