@@ -56,6 +56,8 @@
 #define OUTBOX_DELIVERY_WAIT_MS 60000 /* message.timeout.ms + one request in flight */
 #define OUTBOX_STOP_GRACE_MS 3000     /* how long a stopping relay still waits for reports */
 #define OUTBOX_UNHEARD_POLL_MS 500    /* the poll while the LISTEN connection is down */
+#define RELAY_BUSY (-2)               /* relay_pass: another instance holds the relay's lock */
+#define RELAY_BUSY_RETRY_MS 50        /* how soon a relay tries again after RELAY_BUSY */
 
 /* outbox_add - insert an envelope in the caller's transaction */
 int outbox_add(PGconn *conn, const char *topic, const char *key, const cJSON *ev, db_err *err)
@@ -131,7 +133,8 @@ static int relay_settled(kafka_delivery *const *d, int n)
 /*
  * relay_pass - publish one batch: lock pending rows, produce them, wait for
  * their delivery reports, mark the delivered ones published, commit.
- * Returns rows published when all were, or -1 when any failed (back off).
+ * Returns rows published when all were, RELAY_BUSY when another instance
+ * holds the relay's lock, or -1 when any failed (back off).
  */
 static int relay_pass(outbox_relay *r, PGconn *conn)
 {
@@ -146,7 +149,7 @@ static int relay_pass(outbox_relay *r, PGconn *conn)
     PQclear(res);
     if (!mine) { /* another instance is relaying, or the database failed */
         db_rollback(conn);
-        return failed ? -1 : 0;
+        return failed ? -1 : RELAY_BUSY;
     }
     res = db_exec(conn,
                   "SELECT id, topic, key, payload::text FROM outbox WHERE published_at "
@@ -394,7 +397,11 @@ static void *relay_loop(void *arg)
         } else if (backoff == 100) {
             log_warn("outbox: %s", err.msg);
         }
-        if (rc < 0) {
+        if (rc == RELAY_BUSY) {
+            /* another instance's pass may have started before our rows were committed, and
+               nothing wakes us again for them: try again shortly */
+            relay_wait(r, RELAY_BUSY_RETRY_MS, 0);
+        } else if (rc < 0) {
             relay_wait(r, backoff, 0);
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
         } else {
