@@ -826,9 +826,11 @@ static int verify_full(auth_verifier *v, const char *token, long now, auth_claim
     const char *kid = kidv ? kidv->valuestring : NULL;
     int good = find_and_verify(is, kid, alg, token, &jws);
     if (good < 0) {
+        /* look again whether this thread fetched or waited for another's fetch that just
+           ended: requests racing a fresh start must not be refused for the keys it brought */
         long gap = is->nkeys == 0 ? 1 : v->min_refresh_s;
-        if (issuer_maybe_refresh(is, now, gap))
-            good = find_and_verify(is, kid, alg, token, &jws);
+        issuer_maybe_refresh(is, now, gap);
+        good = find_and_verify(is, kid, alg, token, &jws);
     }
     if (good <= 0) {
         snprintf(err, errlen, good < 0 ? "unknown key" : "bad signature");
