@@ -105,7 +105,7 @@ def summary_numbers(out):
     """(operations tested, test cases generated, failures) from Schemathesis's summary"""
     tested = re.search(r"Tested:\s*(\d+)", out)
     cases = re.search(r"(\d+) generated", out)
-    fails = re.search(r"found (\d+) unique failures", out)
+    fails = re.search(r"found (\d+) unique failures?", out)
     return (int(tested.group(1)) if tested else 0, int(cases.group(1)) if cases else 0,
             int(fails.group(1)) if fails else 0)
 
