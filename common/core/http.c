@@ -131,10 +131,16 @@ void http_reply_raw(http_resp *resp, int status, const char *content_type, const
 static void problem_v(http_resp *resp, int status, const char *slug, const char *title,
                       const char *pointer, const char *fmt, va_list ap)
 {
-    char detail[512], type[160];
+    char detail[512], type[160], where[512];
 
     vsnprintf(detail, sizeof(detail), fmt, ap);
     utf8_scrub(detail); /* a detail must never make the JSON invalid */
+    if (pointer != NULL) {
+        /* nor a pointer that its caller's buffer cut inside a character */
+        snprintf(where, sizeof(where), "%s", pointer);
+        utf8_scrub(where);
+        pointer = where;
+    }
     snprintf(type, sizeof(type), HTTP_PROBLEM_BASE "%s", slug ? slug : "error");
 
     cJSON *o = cJSON_CreateObject();
@@ -334,7 +340,11 @@ static int json_attach(cJSON *item, const char *body, const json_lit *lits, size
     return 0;
 }
 
-/* pointer_step - append "/" + token (~ and / escaped) to a JSON pointer in buf */
+/*
+ * pointer_step - append "/" + token (~ and / escaped) to a JSON pointer in
+ * buf; a token longer than buf has room for is cut after its last whole
+ * character, never inside one, so that the pointer stays UTF-8
+ */
 static void pointer_step(char *buf, size_t len, const char *token)
 {
     size_t o = strlen(buf);
@@ -342,13 +352,20 @@ static void pointer_step(char *buf, size_t len, const char *token)
     if (o + 2 >= len)
         return;
     buf[o++] = '/';
-    for (const char *p = token; *p && o + 3 < len; p++) {
+    for (const unsigned char *p = (const unsigned char *)token; *p;) {
+        size_t n = *p < 0x80 ? 1 : *p < 0xE0 ? 2 : *p < 0xF0 ? 3 : 4;
         if (*p == '~' || *p == '/') {
+            if (o + 2 >= len)
+                break;
             buf[o++] = '~';
             buf[o++] = *p == '~' ? '0' : '1';
-        } else {
-            buf[o++] = *p;
+            p++;
+            continue;
         }
+        if (o + n >= len)
+            break;
+        for (size_t k = 0; k < n && *p; k++)
+            buf[o++] = (char)*p++;
     }
     buf[o] = '\0';
 }

@@ -24,7 +24,10 @@ const char *rm_num(const cJSON *obj, const char *name, char *buf, size_t len)
     return buf;
 }
 
-/* rm_text_array - a JSON array of strings as a PostgreSQL array literal; -1 when malformed */
+/*
+ * rm_text_array - a JSON array of strings as a PostgreSQL array literal; -1
+ * when malformed or when out (len bytes) cannot hold the whole literal
+ */
 int rm_text_array(const cJSON *arr, char *out, size_t len)
 {
     if (!cJSON_IsArray(arr) || len < 3)
@@ -35,7 +38,9 @@ int rm_text_array(const cJSON *arr, char *out, size_t len)
     cJSON_ArrayForEach(v, arr)
     {
         const char *s = cJSON_GetStringValue(v);
-        if (s == NULL || strlen(s) > 64 || strpbrk(s, "{},\"\\ ") != NULL || used + 70 >= len)
+        /* room for the separator, the string, the closing brace and the NUL */
+        if (s == NULL || strlen(s) > 64 || strpbrk(s, "{},\"\\ ") != NULL ||
+            used + (first ? 0 : 1) + strlen(s) + 2 > len)
             return -1;
         used += (size_t)snprintf(out + used, len - used, "%s%s", first ? "" : ",", s);
         first = 0;

@@ -87,7 +87,12 @@ static int villages_check(const cJSON *body, suggestion_input *in, http_resp *re
         }
         i++;
     }
-    return rm_text_array(arr, in->villages, sizeof(in->villages));
+    if (rm_text_array(arr, in->villages, sizeof(in->villages)) < 0) {
+        http_problem(resp, 422, "validation", "Invalid village codes", "/village_codes",
+                     "village_codes is an array of 1 to %d village codes", SUGGESTION_VILLAGES_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 /* suggestion_insert - the create step run inside service_create */

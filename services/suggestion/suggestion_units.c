@@ -26,13 +26,16 @@ static int unit_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
     unit_input *in = arg;
     const char *params[3] = {in->id, in->name, in->region_code};
     db_err err;
+    /* the unit as the list shows it (region_name, level), plus created_at */
     PGresult *res = db_exec(conn,
-                            "INSERT INTO units (id, name, region_code, side) "
+                            "WITH u AS (INSERT INTO units (id, name, region_code, side) "
                             "SELECT $1, $2, r.code, r.side FROM regions r WHERE r.code = $3 "
                             "AND r.side IN ('zhejiang', 'shanghai') "
-                            "ON CONFLICT (id) DO NOTHING "
-                            "RETURNING jsonb_build_object('id', id, 'name', name, 'region_code', "
-                            "region_code, 'side', side, 'created_at', created_at)::text",
+                            "ON CONFLICT (id) DO NOTHING RETURNING *) "
+                            "SELECT jsonb_build_object('id', u.id, 'name', u.name, 'region_code', "
+                            "u.region_code, 'region_name', r.name, 'level', r.level, 'side', "
+                            "u.side, 'created_at', u.created_at)::text "
+                            "FROM u JOIN regions r ON r.code = u.region_code",
                             3, params, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);

@@ -325,6 +325,25 @@ static char *bearer(const char *sub, int role, long ttl)
     return h;
 }
 
+/* utf8_whole - 1 if s is well-formed UTF-8 (lead and continuation bytes agree) */
+static int utf8_whole(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        if (n == 0)
+            return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
 /* check_problem - the reply is problem+json with status, slug and pointer (NULL = none) */
 static void check_problem(const reply *r, long status, const char *slug, const char *pointer,
                           const char *what)
@@ -803,6 +822,20 @@ static void test_validators(void)
     CHECK_INT(http_field_string(o, "absent", 1, 1, 9, &s, &resp), -1, "absent required");
     CHECK_INT(http_field_string(o, "a/b", 1, 1, 9, &s, &resp), -1, "escaped pointer");
     CHECK(strstr(resp.body, "\"pointer\":\"/a~1b\"") != NULL, "pointer escapes /: %s", resp.body);
+
+    /* a member name longer than a pointer holds is cut between characters:
+     * "a" and 60 times U+1D57F (4 bytes each) are more than the 160 bytes of the buffer */
+    char longname[242] = "a";
+    for (int i = 0; i < 60; i++)
+        strcat(longname, "\xf0\x9d\x95\xbf");
+    CHECK_INT(http_field_string(o, longname, 1, 1, 9, &s, &resp), -1, "long name absent");
+    CHECK(resp.body != NULL && utf8_whole(resp.body), "long pointer stays UTF-8: %s", resp.body);
+    cJSON *lp = resp.body ? cJSON_Parse(resp.body) : NULL;
+    const char *lpv = json_str(lp, "pointer");
+    CHECK(lpv != NULL && lpv[0] == '/' && strlen(lpv) > 100 && (strlen(lpv) - 2) % 4 == 0 &&
+              strncmp(lpv + 1, longname, strlen(lpv) - 1) == 0,
+          "long pointer is a whole-character prefix: %s", lpv ? lpv : "(none)");
+    cJSON_Delete(lp);
 
     static const struct {
         const char *name;

@@ -2,7 +2,8 @@
  * test_suggestion_rules.c - the suggestion service's configuration and field
  * rules: the due-date table, the controllable clock, working days counted
  * forwards and backwards on the shipped calendar and, past it, Monday to
- * Friday (flagged as estimated), and attachment references.
+ * Friday (flagged as estimated), attachment references, and a submission's
+ * village list up to its documented maximum.
  *
  * Reads SHANTANG_SOURCE_DIR (set by ctest) for schemas/data/holidays.csv;
  * without it the test is skipped (exit 77).
@@ -145,12 +146,48 @@ static void test_attachments(void)
     CHECK_STR(ptr, "/attachments", "the array is named");
 }
 
+/* test_villages - 1 to SUGGESTION_VILLAGES_MAX villages: the whole list, or a 422 naming it */
+static void test_villages(void)
+{
+    for (int n = 1; n <= SUGGESTION_VILLAGES_MAX + 1; n++) {
+        char body[2048], want[1024];
+        int o = snprintf(body, sizeof body,
+                         "{\"title\":\"t\",\"text\":\"x\",\"category\":\"other\","
+                         "\"village_codes\":[");
+        int w = snprintf(want, sizeof want, "{");
+        for (int i = 0; i < n; i++) {
+            o += snprintf(body + o, sizeof body - (size_t)o, "%s\"3304821052%02d\"", i ? "," : "",
+                          i);
+            w += snprintf(want + w, sizeof want - (size_t)w, "%s3304821052%02d", i ? "," : "", i);
+        }
+        snprintf(body + o, sizeof body - (size_t)o, "]}");
+        snprintf(want + w, sizeof want - (size_t)w, "}");
+        cJSON *b = cJSON_Parse(body);
+        suggestion_input in = {0};
+        http_resp resp = {0};
+        int rc = suggestion_input_parse(b, &in, &resp);
+        char what[64];
+        snprintf(what, sizeof what, "%d villages", n);
+        if (n <= SUGGESTION_VILLAGES_MAX) {
+            CHECK_INT(rc, 0, what);
+            CHECK_STR(in.villages, want, what);
+        } else {
+            CHECK_INT(rc, -1, what);
+            CHECK_INT(resp.status, 422, what);
+        }
+        free(in.attachments);
+        free(resp.body);
+        cJSON_Delete(b);
+    }
+}
+
 int main(void)
 {
     const char *src = getenv("SHANTANG_SOURCE_DIR");
     test_due_parse();
     test_now_parse();
     test_attachments();
+    test_villages();
     if (!src || !*src) {
         printf("SHANTANG_SOURCE_DIR not set; calendar checks skipped\n");
         return check_done();
