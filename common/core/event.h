@@ -4,8 +4,11 @@
  * {"specversion":"1.0","id":"<uuid v7>","source":"/shantang/<service>",
  *  "type":"project.registered","subject":"<aggregate id>",
  *  "time":"<RFC 3339 UTC>","datacontenttype":"application/json","data":{...}}
- * The Kafka key is the subject (the aggregate id), so one aggregate's events
- * stay in order on one partition.
+ * The subject is the aggregate the event is about. The Kafka key is not
+ * always the subject: each topic's key rule is in the event catalogue
+ * (core/catalogue.h): income entries are keyed by their household (or
+ * project), enrollments by their household, sign-in codes by the phone, so
+ * that what must stay in order shares a partition.
  */
 #ifndef SHANTANG_CORE_EVENT_H
 #define SHANTANG_CORE_EVENT_H

@@ -131,6 +131,8 @@ static void kafka_check(rd_kafka_t *producer)
 }
 
 #define SERVICE_MAX_CONSUMERS 8
+#define SERVICE_MAX_TOPICS 16 /* topics one service produces or one consumer reads */
+#define SERVICE_SPEC_LEN 128  /* "name:partitions[:config]" of one topic */
 
 /* The running consumers, read by the metrics callbacks (HTTP stops before they do). */
 static kafka_consumer *service_consumers[SERVICE_MAX_CONSUMERS];
@@ -185,15 +187,15 @@ static double gauge_published(void *arg)
     return (double)outbox_relay_published(((service_ctx *)arg)->relay);
 }
 
-static const char *const auth_topics[] = {"accounts.v1", NULL};
+const catalogue_event *const service_auth_consumes[] = {&cat_account_revoked, NULL};
 
 /*
  * service_auth_apply - account.revoked: record the account's revocation
  * time in auth_revocations (the latest wins) and apply it to the verifier.
  * Other account events are ignored here.
  */
-static kafka_apply_result service_auth_apply(PGconn *conn, const cJSON *ev, void *arg, char *err,
-                                             size_t errlen)
+kafka_apply_result service_auth_apply(PGconn *conn, const cJSON *ev, void *arg, char *err,
+                                      size_t errlen)
 {
     service_ctx *ctx = arg;
     if (strcmp(event_type(ev), "account.revoked") != 0)
@@ -279,6 +281,82 @@ static int migrate(service_ctx *ctx, char *err, size_t errlen)
     return rc;
 }
 
+/*
+ * produced_specs - "name:partitions[:config]" of every topic def produces,
+ * deadletter.v1 included (every service runs a consumer), into specs and the
+ * NULL-terminated list. Returns the count, or -1 when there are too many.
+ */
+static int produced_specs(const service_def *def, char specs[][SERVICE_SPEC_LEN], const char **list,
+                          size_t max)
+{
+    size_t n = 0;
+    const catalogue_topic *dl = &cat_topic_deadletter;
+    for (const catalogue_topic *const *t = def->produces; t && *t; t++) {
+        if (*t == dl)
+            continue;
+        if (n + 1 >= max || catalogue_topic_spec(*t, specs[n], SERVICE_SPEC_LEN) < 0)
+            return -1;
+        list[n] = specs[n];
+        n++;
+    }
+    if (n + 1 >= max || catalogue_topic_spec(dl, specs[n], SERVICE_SPEC_LEN) < 0)
+        return -1;
+    list[n] = specs[n];
+    list[++n] = NULL;
+    return (int)n;
+}
+
+/* add_types - an array of the events' types under name in o; 0, or -1 when out of memory */
+static int add_types(cJSON *o, const char *name, const catalogue_event *const *events)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, name);
+    for (const catalogue_event *const *e = events; arr && e && *e; e++)
+        if (!cJSON_AddItemToArray(arr, cJSON_CreateString((*e)->type)))
+            return -1;
+    return arr ? 0 : -1;
+}
+
+/*
+ * print_events - --print-events: {"service", "produces": [topic...],
+ * "consumers": [{"group", "events": [type...]}...]} on stdout; the exit code
+ */
+static int print_events(const service_def *def)
+{
+    char specs[SERVICE_MAX_TOPICS][SERVICE_SPEC_LEN], group[64];
+    const char *list[SERVICE_MAX_TOPICS + 1];
+    int n = produced_specs(def, specs, list, SERVICE_MAX_TOPICS + 1);
+    cJSON *o = cJSON_CreateObject();
+    int bad = n < 0 || !cJSON_AddStringToObject(o, "service", def->name);
+    cJSON *produces = bad ? NULL : cJSON_AddArrayToObject(o, "produces");
+    cJSON *consumers = produces ? cJSON_AddArrayToObject(o, "consumers") : NULL;
+    bad = bad || consumers == NULL;
+    for (int i = 0; i < n && !bad; i++) {
+        *strchr(specs[i], ':') = '\0';
+        bad = !cJSON_AddItemToArray(produces, cJSON_CreateString(specs[i]));
+    }
+    for (size_t i = 0; i < def->nconsumers + 1 && !bad; i++) {
+        cJSON *c = cJSON_CreateObject();
+        snprintf(group, sizeof(group), "%s.auth", def->name);
+        bad =
+            !cJSON_AddItemToArray(consumers, c) ||
+            !cJSON_AddStringToObject(c, "group",
+                                     i < def->nconsumers ? def->consumers[i].group_id : group) ||
+            add_types(c, "events", i < def->nconsumers ? def->consumes : service_auth_consumes) < 0;
+    }
+    char *text = bad ? NULL : cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text == NULL) {
+        fprintf(stderr,
+                "shantang-%s: cannot print the events (catalogue too large, or out of "
+                "memory)\n",
+                def->name);
+        return 1;
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
+
 /* service_main - run the program until SIGTERM; the exit code */
 int service_main(int argc, char **argv, const service_def *def)
 {
@@ -310,11 +388,14 @@ int service_main(int argc, char **argv, const service_def *def)
                 cfg_print_sample(def->params, def->nparams, stdout);
             return 0;
         }
+        if (strcmp(argv[i], "--print-events") == 0)
+            return print_events(def);
         if (strcmp(argv[i], "--version") == 0) {
             printf("shantang-%s %s\n", def->name, SHANTANG_VERSION);
             return 0;
         }
-        fprintf(stderr, "usage: shantang-%s [--print-config | --version", def->name);
+        fprintf(stderr, "usage: shantang-%s [--print-config | --print-events | --version",
+                def->name);
         for (size_t c = 0; c < def->ncommands; c++)
             fprintf(stderr, " | %s", def->commands[c].flag);
         fprintf(stderr, "]\n");
@@ -380,6 +461,7 @@ int service_main(int argc, char **argv, const service_def *def)
     db_err dberr;
     kafka_consumer **consumers = service_consumers;
     kafka_consumer_def cdefs[SERVICE_MAX_CONSUMERS];
+    const char *consumed[SERVICE_MAX_CONSUMERS][SERVICE_MAX_TOPICS + 1];
     char auth_group[64];
     http_server *http = NULL;
     const char *brokers = cfg_str(ctx.common, SVC_KAFKA_BROKERS);
@@ -403,7 +485,13 @@ int service_main(int argc, char **argv, const service_def *def)
         log_fatal("kafka producer: %s", err);
         goto out;
     }
-    if (def->topics && kafka_ensure_topics(brokers, def->topics, 1, 5000, err, sizeof(err)) < 0)
+    char specs[SERVICE_MAX_TOPICS][SERVICE_SPEC_LEN];
+    const char *spec_list[SERVICE_MAX_TOPICS + 1];
+    if (produced_specs(def, specs, spec_list, SERVICE_MAX_TOPICS + 1) < 0) {
+        log_fatal("more than %d topics produced", SERVICE_MAX_TOPICS - 1);
+        goto out;
+    }
+    if (kafka_ensure_topics(brokers, spec_list, 1, 5000, err, sizeof(err)) < 0)
         log_warn("kafka topics not checked (%s); events wait in the outbox", err);
     ctx.relay =
         outbox_relay_start(ctx.db, ctx.producer, (int)cfg_int(ctx.common, SVC_OUTBOX_RETAIN_HOURS),
@@ -461,8 +549,19 @@ int service_main(int argc, char **argv, const service_def *def)
             cdefs[i] = def->consumers[i];
         } else { /* the revocations every service applies */
             snprintf(auth_group, sizeof(auth_group), "%s.auth", def->name);
-            cdefs[i] =
-                (kafka_consumer_def){auth_group, auth_topics, service_auth_apply, NULL, NULL};
+            cdefs[i] = (kafka_consumer_def){auth_group, NULL, service_auth_apply, NULL, NULL};
+        }
+        if (cdefs[i].topics == NULL) { /* the topics its events travel on */
+            int nt =
+                catalogue_topics_of(i < def->nconsumers ? def->consumes : service_auth_consumes,
+                                    consumed[i], SERVICE_MAX_TOPICS);
+            if (nt <= 0) {
+                log_fatal("consumer %s: no events to consume, or too many topics",
+                          cdefs[i].group_id);
+                goto out;
+            }
+            consumed[i][nt] = NULL;
+            cdefs[i].topics = consumed[i];
         }
         cdefs[i].ctx = &ctx;
         cdefs[i].instance_id = instance_id;

@@ -17,7 +17,9 @@
  * applied to the verifier at once; the main loop reloads that table every
  * two seconds (so that every instance learns what any one consumed) and
  * refreshes the issuers' JWKS when due.
- * `<program> --print-config` writes the sample environment file and exits.
+ * `<program> --print-config` writes the sample environment file and exits;
+ * `<program> --print-events` writes what it produces and consumes, from the
+ * event catalogue (core/catalogue.h), as one JSON object and exits.
  */
 #ifndef SHANTANG_CORE_SERVICE_H
 #define SHANTANG_CORE_SERVICE_H
@@ -25,6 +27,7 @@
 #include <stddef.h>
 #include <librdkafka/rdkafka.h>
 #include "util/cfg.h"
+#include "core/catalogue.h"
 #include "core/db.h"
 #include "core/http.h"
 #include "core/kafka.h"
@@ -84,21 +87,36 @@ typedef struct service_command {
 } service_command;
 
 typedef struct service_def {
-    const char *name;                    /* "registry": schema, client id, log name */
-    int default_port;                    /* HTTP_PORT default */
-    long default_body_limit;             /* HTTP_BODY_LIMIT default; 0 = 64 KiB */
-    const cfg_param *params;             /* the service's own parameters (may be NULL) */
-    size_t nparams;                      /* entries of params */
-    const http_route *routes;            /* the service's routes */
-    size_t nroutes;                      /* entries of routes */
-    const char *const *topics;           /* "name:partitions" it publishes to; created if missing */
-    const kafka_consumer_def *consumers; /* consumer loops; ctx is replaced by the service_ctx */
-    size_t nconsumers;                   /* entries of consumers */
+    const char *name;                       /* "registry": schema, client id, log name */
+    int default_port;                       /* HTTP_PORT default */
+    long default_body_limit;                /* HTTP_BODY_LIMIT default; 0 = 64 KiB */
+    const cfg_param *params;                /* the service's own parameters (may be NULL) */
+    size_t nparams;                         /* entries of params */
+    const http_route *routes;               /* the service's routes */
+    size_t nroutes;                         /* entries of routes */
+    const catalogue_topic *const *produces; /* NULL-terminated: the topics it publishes (created
+                                               if missing; deadletter.v1 is always added) */
+    const catalogue_event *const *consumes; /* NULL-terminated: the events its consumers apply */
+    const kafka_consumer_def *consumers;    /* consumer loops; ctx is replaced by the service_ctx;
+                                               topics NULL: the topics of consumes */
+    size_t nconsumers;                      /* entries of consumers */
     int (*init)(service_ctx *ctx, char *err, size_t errlen); /* after db and kafka; may be NULL */
     void (*fini)(service_ctx *ctx);  /* before the relay stops; may be NULL */
     const service_command *commands; /* one-off commands (may be NULL) */
     size_t ncommands;                /* entries of commands */
 } service_def;
+
+/* service_auth_consumes - what every service's "<name>.auth" group applies: account.revoked */
+extern const catalogue_event *const service_auth_consumes[];
+
+/*
+ * service_auth_apply - the "<name>.auth" consumer's handler (arg: the
+ * service_ctx): account.revoked into <schema>.auth_revocations and the
+ * verifier; other account events are ignored. PERMANENT without account_id
+ * or revoked_before.
+ */
+kafka_apply_result service_auth_apply(PGconn *conn, const cJSON *ev, void *arg, char *err,
+                                      size_t errlen);
 
 /* service_main - run the program; returns the process exit code */
 int service_main(int argc, char **argv, const service_def *def);

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "util/jose.h"
+#include "core/catalogue.h"
 #include "core/http.h"
 #include "core/kafka.h"
 #include "core/pii.h"
@@ -219,6 +220,9 @@ int accounts_create_admin(service_ctx *ctx);
 
 /* ---------- accounts_import.c ---------- */
 void accounts_import(http_req *req, http_resp *resp, void *ctx);
+
+/* accounts_consumes - NULL-terminated: what the consumer applies, from the catalogue */
+extern const catalogue_event *const accounts_consumes[];
 
 /* ---------- accounts_readmodel.c ---------- */
 kafka_apply_result accounts_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,

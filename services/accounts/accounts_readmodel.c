@@ -42,6 +42,10 @@ static kafka_apply_result apply_unit(PGconn *conn, const cJSON *data, char *err,
                   3, p, err, errlen);
 }
 
+/* accounts_consumes - the events accounts_apply reads (its read model) */
+const catalogue_event *const accounts_consumes[] = {&cat_region_upserted, &cat_notable_registered,
+                                                    &cat_unit_registered, NULL};
+
 /* accounts_apply - dispatch by event type; the other types are not needed here */
 kafka_apply_result accounts_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                   size_t errlen)

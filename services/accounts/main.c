@@ -95,13 +95,11 @@ static const http_route accounts_routes[] = {
 };
 
 /* accounts.v1 keeps the changes; signin.v1 holds sealed codes only as long as they live */
-static const char *const accounts_topics[] = {
-    "accounts.v1:3", "signin.v1:3:retention.ms=600000,segment.ms=60000", NULL};
-static const char *const accounts_consumed[] = {"regions.v1", "notables.v1", "suggestions.v1",
-                                                NULL};
+static const catalogue_topic *const accounts_produces[] = {&cat_topic_accounts, &cat_topic_signin,
+                                                           NULL};
 
 static const kafka_consumer_def accounts_consumers[] = {
-    {"accounts", accounts_consumed, accounts_apply, NULL, NULL},
+    {"accounts", NULL, accounts_apply, NULL, NULL},
 };
 
 static acc_state accounts_st;
@@ -202,7 +200,8 @@ static const service_def accounts_service = {
     .nparams = ACC_NPARAMS,
     .routes = accounts_routes,
     .nroutes = sizeof(accounts_routes) / sizeof(accounts_routes[0]),
-    .topics = accounts_topics,
+    .produces = accounts_produces,
+    .consumes = accounts_consumes,
     .consumers = accounts_consumers,
     .nconsumers = 1,
     .init = accounts_init,

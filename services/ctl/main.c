@@ -1,7 +1,8 @@
 /*
  * shantang-ctl - the operator's tool for a Shantang installation: signs
  * bearer tokens, checks that a Kafka cluster answers, creates topics, reads a
- * topic from the beginning and produces one message. The local stack
+ * topic from the beginning, produces one message, and prints the event
+ * catalogue. The local stack
  * (deploy/local/stack) and the integration tests drive Kafka only through it.
  *
  *   shantang-ctl token [--secret-file F] ROLE [--sub S] [--region CODE]...
@@ -10,7 +11,12 @@
  *   shantang-ctl topics --brokers B [--replication N] [--timeout-ms N] NAME:PARTITIONS...
  *   shantang-ctl tail --brokers B --topic T [--timeout-ms N] [--max N] [--group G]
  *   shantang-ctl produce --brokers B --topic T --key K [--timeout-ms N]   (value on stdin)
+ *   shantang-ctl catalogue [--json | --topics]
  *
+ * catalogue prints the event catalogue (core/catalogue.h): every topic with
+ * its partitions, producer, key rule and event types with their schemas; as
+ * JSON with --json; with --topics as the lines of deploy/kafka/topics
+ * ("name partitions [config]").
  * Trusts: its command line and stdin (it is run by the operator). Reads from
  * configuration: the signing key from --secret-file, else JWT_SECRET, else
  * the file named by JWT_SECRET_FILE (the key is the file's text with trailing
@@ -30,6 +36,7 @@
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
 #include "core/auth.h"
+#include "core/catalogue.h"
 #include "core/kafka.h"
 #include "util/log.h"
 
@@ -58,7 +65,8 @@ static int ctl_usage(const char *why)
           "  shantang-ctl topics --brokers B [--replication N] [--timeout-ms N]"
           " NAME:PARTITIONS...\n"
           "  shantang-ctl tail --brokers B --topic T [--timeout-ms N] [--max N] [--group G]\n"
-          "  shantang-ctl produce --brokers B --topic T --key K [--timeout-ms N] < value\n",
+          "  shantang-ctl produce --brokers B --topic T --key K [--timeout-ms N] < value\n"
+          "  shantang-ctl catalogue [--json | --topics]\n",
           stderr);
     return 2;
 }
@@ -744,6 +752,42 @@ static int ctl_produce(int argc, char **argv)
     return d.done && !d.err ? 0 : 1;
 }
 
+/* ctl_catalogue - print the event catalogue as text, JSON or topic lines */
+static int ctl_catalogue(int argc, char **argv)
+{
+    int json = argc == 1 && strcmp(argv[0], "--json") == 0;
+    int topics = argc == 1 && strcmp(argv[0], "--topics") == 0;
+    if (argc > 1 || (argc == 1 && !json && !topics))
+        return ctl_usage("catalogue: --json or --topics, or nothing");
+    if (json) {
+        cJSON *c = catalogue_json();
+        char *text = c ? cJSON_Print(c) : NULL;
+        cJSON_Delete(c);
+        if (text == NULL) {
+            fprintf(stderr, "shantang-ctl: catalogue: out of memory\n");
+            return 1;
+        }
+        printf("%s\n", text);
+        cJSON_free(text);
+        return 0;
+    }
+    for (const catalogue_topic *const *t = catalogue_topics; *t; t++) {
+        if (topics) {
+            printf("%s %d%s%s\n", (*t)->name, (*t)->partitions, (*t)->config ? " " : "",
+                   (*t)->config ? (*t)->config : "");
+            continue;
+        }
+        printf("%s  partitions %d%s%s  producer %s\n  %s\n  key: %s\n", (*t)->name,
+               (*t)->partitions, (*t)->config ? "  " : "", (*t)->config ? (*t)->config : "",
+               strcmp((*t)->producer, "*") == 0 ? "every consumer" : (*t)->producer, (*t)->summary,
+               (*t)->key);
+        for (const catalogue_event *const *e = (*t)->events; *e; e++)
+            printf("    %-26s schemas/events/%-38s %s\n", (*e)->type, (*e)->schema, (*e)->summary);
+        printf("\n");
+    }
+    return 0;
+}
+
 /* main - dispatch to the subcommand */
 int main(int argc, char **argv)
 {
@@ -769,6 +813,8 @@ int main(int argc, char **argv)
         return ctl_tail(argc - 2, argv + 2);
     if (strcmp(argv[1], "produce") == 0)
         return ctl_produce(argc - 2, argv + 2);
+    if (strcmp(argv[1], "catalogue") == 0)
+        return ctl_catalogue(argc - 2, argv + 2);
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
         ctl_usage(NULL);

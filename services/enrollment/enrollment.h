@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
+#include "core/catalogue.h"
 #include "core/http.h"
 #include "core/kafka.h"
 #include "core/pii.h"
@@ -38,6 +39,9 @@ typedef struct enrollment_state {
 int enrollment_kind_valid(const char *kind);
 
 /* --- enrollment_readmodel.c --- */
+
+/* enrollment_consumes - NULL-terminated: what the consumer applies, from the catalogue */
+extern const catalogue_event *const enrollment_consumes[];
 
 /* enrollment_apply - the consumer: villages from regions.v1, projects from projects.v1 */
 kafka_apply_result enrollment_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,

@@ -87,6 +87,11 @@ static kafka_apply_result apply_project(PGconn *conn, const cJSON *data, char *e
     return KAFKA_APPLY_OK;
 }
 
+/* enrollment_consumes - the events enrollment_apply reads (its read model) */
+const catalogue_event *const enrollment_consumes[] = {&cat_region_upserted, &cat_project_registered,
+                                                      &cat_project_updated,
+                                                      &cat_project_status_changed, NULL};
+
 /* enrollment_apply - dispatch by event type; other types are ignored */
 kafka_apply_result enrollment_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                     size_t errlen)

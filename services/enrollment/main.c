@@ -36,11 +36,10 @@ static const http_route enrollment_routes[] = {
     {"POST", "/v1/imports/households", WRITERS, enrollment_import, 256u << 20},
 };
 
-static const char *const enrollment_topics[] = {"households.v1:6", NULL};
-static const char *const enrollment_consumed[] = {"regions.v1", "projects.v1", NULL};
+static const catalogue_topic *const enrollment_produces[] = {&cat_topic_households, NULL};
 
 static const kafka_consumer_def enrollment_consumers[] = {
-    {"enrollment", enrollment_consumed, enrollment_apply, NULL, NULL},
+    {"enrollment", NULL, enrollment_apply, NULL, NULL},
 };
 
 static enrollment_state enrollment_st;
@@ -62,7 +61,8 @@ static const service_def enrollment_service = {
     .nparams = ENR_NPARAMS,
     .routes = enrollment_routes,
     .nroutes = sizeof(enrollment_routes) / sizeof(enrollment_routes[0]),
-    .topics = enrollment_topics,
+    .produces = enrollment_produces,
+    .consumes = enrollment_consumes,
     .consumers = enrollment_consumers,
     .nconsumers = 1,
     .init = enrollment_init,

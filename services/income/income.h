@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
+#include "core/catalogue.h"
 #include "core/http.h"
 #include "core/kafka.h"
 #include "core/service.h"
@@ -79,6 +80,9 @@ char *income_yuan(long long fen, char *out, size_t outlen);
 const char *income_region_level(const char *code);
 
 /* --- income_readmodel.c --- */
+
+/* income_consumes - NULL-terminated: what the consumer applies, from the catalogue */
+extern const catalogue_event *const income_consumes[];
 
 /* income_apply - the consumer: regions, projects, households and enrollments */
 kafka_apply_result income_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err, size_t errlen);

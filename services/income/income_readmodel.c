@@ -109,6 +109,12 @@ static kafka_apply_result apply_enrollment(PGconn *conn, const cJSON *data, char
         8, p, err, errlen);
 }
 
+/* income_consumes - the events income_apply reads (its read model) */
+const catalogue_event *const income_consumes[] = {
+    &cat_region_upserted,        &cat_project_registered,   &cat_project_updated,
+    &cat_project_status_changed, &cat_household_registered, &cat_household_updated,
+    &cat_enrollment_started,     &cat_enrollment_ended,     NULL};
+
 /* income_apply - dispatch by event type; other types are ignored */
 kafka_apply_result income_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err, size_t errlen)
 {

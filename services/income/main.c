@@ -36,11 +36,10 @@ static const http_route income_routes[] = {
     {"GET", "/v1/views/households/{id}", HOUSEHOLD_VIEWERS, income_view_household, 0},
 };
 
-static const char *const income_topics[] = {"income.v1:6", NULL};
-static const char *const income_consumed[] = {"regions.v1", "projects.v1", "households.v1", NULL};
+static const catalogue_topic *const income_produces[] = {&cat_topic_income, NULL};
 
 static const kafka_consumer_def income_consumers[] = {
-    {"income", income_consumed, income_apply, NULL, NULL},
+    {"income", NULL, income_apply, NULL, NULL},
 };
 
 static const service_command income_commands[] = {
@@ -69,7 +68,8 @@ static const service_def income_service = {
     .nparams = INC_NPARAMS,
     .routes = income_routes,
     .nroutes = sizeof(income_routes) / sizeof(income_routes[0]),
-    .topics = income_topics,
+    .produces = income_produces,
+    .consumes = income_consumes,
     .consumers = income_consumers,
     .nconsumers = 1,
     .init = income_init,

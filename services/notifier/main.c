@@ -82,11 +82,11 @@ static const http_route notifier_routes[] = {
     {"POST", "/v1/receipts/tencent", 0, ntf_receipt_tencent, 0},
 };
 
-static const char *const notifier_consumed[] = {"households.v1", "income.v1", "suggestions.v1",
-                                                "signin.v1", NULL};
+/* failed deliveries go to deadletter.v1 (as every consumer's unprocessable messages do) */
+static const catalogue_topic *const notifier_produces[] = {&cat_topic_deadletter, NULL};
 
 static const kafka_consumer_def notifier_consumers[] = {
-    {"notifier", notifier_consumed, notifier_apply, NULL, NULL},
+    {"notifier", NULL, notifier_apply, NULL, NULL},
 };
 
 static ntf_state notifier_st;
@@ -228,6 +228,8 @@ static const service_def notifier_service = {
     .nparams = NTF_NPARAMS,
     .routes = notifier_routes,
     .nroutes = sizeof(notifier_routes) / sizeof(notifier_routes[0]),
+    .produces = notifier_produces,
+    .consumes = notifier_consumes,
     .consumers = notifier_consumers,
     .nconsumers = 1,
     .init = notifier_init,

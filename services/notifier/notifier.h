@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
+#include "core/catalogue.h"
 #include "core/http.h"
 #include "core/kafka.h"
 #include "core/pii.h"
@@ -286,6 +287,9 @@ typedef struct ntf_state {
 
 /* The mark of a sealed parameter value in a delivery row. */
 #define NTF_SEALED_PREFIX "sealed:"
+
+/* notifier_consumes - NULL-terminated: what the consumer applies, from the catalogue */
+extern const catalogue_event *const notifier_consumes[];
 
 /* notifier_apply - the consumer: events to delivery rows */
 kafka_apply_result notifier_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,

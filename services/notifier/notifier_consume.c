@@ -21,6 +21,20 @@
 
 #define NTF_MAX_PER_EVENT 64
 
+/* notifier_consumes - the events a route of the shipped routing table (deploy/notifier/routes.json)
+ * names */
+const catalogue_event *const notifier_consumes[] = {&cat_household_registered,
+                                                    &cat_enrollment_started,
+                                                    &cat_enrollment_ended,
+                                                    &cat_income_recorded,
+                                                    &cat_suggestion_accepted,
+                                                    &cat_suggestion_assigned,
+                                                    &cat_suggestion_resolved,
+                                                    &cat_suggestion_overdue,
+                                                    &cat_suggestion_escalated,
+                                                    &cat_signin_code_issued,
+                                                    NULL};
+
 /* notifier_apply - one event to its delivery rows */
 kafka_apply_result notifier_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                   size_t errlen)

@@ -41,8 +41,8 @@ static const http_route registry_routes[] = {
     {"POST", "/v1/projects/{id}/status", REGISTRARS, registry_projects_status, 0},
 };
 
-static const char *const registry_topics[] = {"regions.v1:3", "projects.v1:6", "notables.v1:3",
-                                              NULL};
+static const catalogue_topic *const registry_produces[] = {&cat_topic_regions, &cat_topic_projects,
+                                                           &cat_topic_notables, NULL};
 
 /* registry_init - import the region list named by REGISTRY_REGIONS_FILE, if any */
 static int registry_init(service_ctx *ctx, char *err, size_t errlen)
@@ -87,7 +87,7 @@ static const service_def registry_service = {
     .nparams = REG_NPARAMS,
     .routes = registry_routes,
     .nroutes = sizeof(registry_routes) / sizeof(registry_routes[0]),
-    .topics = registry_topics,
+    .produces = registry_produces,
     .init = registry_init,
 };
 

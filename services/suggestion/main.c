@@ -51,11 +51,10 @@ static const http_route suggestion_routes[] = {
     {"GET", "/v1/units", EVERYONE, suggestion_units_list, 0},
 };
 
-static const char *const suggestion_topics[] = {"suggestions.v1:6", NULL};
-static const char *const suggestion_consumed[] = {"regions.v1", "projects.v1", "notables.v1", NULL};
+static const catalogue_topic *const suggestion_produces[] = {&cat_topic_suggestions, NULL};
 
 static const kafka_consumer_def suggestion_consumers[] = {
-    {"suggestion", suggestion_consumed, suggestion_apply, NULL, NULL},
+    {"suggestion", NULL, suggestion_apply, NULL, NULL},
 };
 
 static suggestion_state suggestion_st = {.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -146,7 +145,8 @@ static const service_def suggestion_service = {
     .nparams = SUG_NPARAMS,
     .routes = suggestion_routes,
     .nroutes = sizeof(suggestion_routes) / sizeof(suggestion_routes[0]),
-    .topics = suggestion_topics,
+    .produces = suggestion_produces,
+    .consumes = suggestion_consumes,
     .consumers = suggestion_consumers,
     .nconsumers = 1,
     .init = suggestion_init,

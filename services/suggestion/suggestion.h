@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
+#include "core/catalogue.h"
 #include "core/http.h"
 #include "core/kafka.h"
 #include "core/service.h"
@@ -120,6 +121,9 @@ int suggestion_workdays_before(const sugcal *cal, const char *day, int n, char o
 int suggestion_attachments_check(const cJSON *arr, http_resp *resp);
 
 /* --- suggestion_readmodel.c --- */
+
+/* suggestion_consumes - NULL-terminated: what the consumer applies, from the catalogue */
+extern const catalogue_event *const suggestion_consumes[];
 
 /* suggestion_apply - the consumer: regions, projects and notables */
 kafka_apply_result suggestion_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,

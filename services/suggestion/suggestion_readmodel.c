@@ -49,6 +49,11 @@ static kafka_apply_result apply_notable(PGconn *conn, const cJSON *data, char *e
                   3, p, err, errlen);
 }
 
+/* suggestion_consumes - the events suggestion_apply reads (its read model) */
+const catalogue_event *const suggestion_consumes[] = {
+    &cat_region_upserted,        &cat_project_registered, &cat_project_updated,
+    &cat_project_status_changed, &cat_notable_registered, NULL};
+
 /* suggestion_apply - dispatch by event type; other types are ignored */
 kafka_apply_result suggestion_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                     size_t errlen)
