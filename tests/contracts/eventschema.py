@@ -39,6 +39,22 @@ EVENTS = os.path.join(ROOT, "schemas", "events")
 BASE = "file://" + EVENTS + "/"
 
 
+_counts = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    """One assertion of a test script: counted, and printed with FAIL when false."""
+    _counts["passed" if cond else "failed"] += 1
+    if not cond:
+        print("FAIL: " + what)
+
+
+def done():
+    """Print the summary line and exit 1 when a check failed."""
+    print("%(passed)d passed, %(failed)d failed" % _counts)
+    sys.exit(1 if _counts["failed"] else 0)
+
+
 def catalogue():
     """The catalogue from the program that holds it: {"topics": [...]}."""
     ctl = os.path.join(BUILD, "services", "ctl", "shantang-ctl")

@@ -12,17 +12,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eventschema  # noqa: E402  (re-executes under the venv)
+from eventschema import check  # noqa: E402
 
-passed = failed = 0
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what)
 
 
 c = eventschema.Contracts()
@@ -60,5 +53,4 @@ for t in sorted(types & examples):
     check(not c.key_problems(c.topic_of[t], c.golden_key(value), value),
           "%s: the key rule gives a key" % t)
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+eventschema.done()

@@ -14,22 +14,15 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contracts"))
-import eventschema  # noqa: E402,F401  (re-executes under the venv)
+import eventschema  # noqa: E402  (re-executes under the venv)
+from eventschema import check  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = os.environ.get("SHANTANG_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("SHANTANG_BUILD_DIR") or os.path.join(ROOT, "build")
-passed = failed = 0
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what)
 
 
 def names(text):
@@ -171,5 +164,4 @@ for name, (action, topic, es) in sorted(want_ops.items()):
           "operation %s: %s on channel %s" % (name, action, topic))
     check(got == es, "operation %s: messages %s, the code says %s" % (name, got, es))
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+eventschema.done()
