@@ -24,8 +24,8 @@
 #include "core/pii.h"
 #include "core/service.h"
 
-#define ACCOUNTS_TOPIC "accounts.v1"
-#define ACCOUNTS_TOPIC_SIGNIN "signin.v1"
+#define ACCOUNTS_TOPIC (cat_topic_accounts.name)      /* accounts.v1, from the catalogue */
+#define ACCOUNTS_TOPIC_SIGNIN (cat_topic_signin.name) /* signin.v1 */
 
 /* The service's parameters, in table order (main.c). */
 enum {

@@ -23,7 +23,7 @@
 #include "core/kafka.h"
 #include "core/pii.h"
 
-#define ENROLLMENT_TOPIC "households.v1"
+#define ENROLLMENT_TOPIC (cat_topic_households.name) /* households.v1, from the catalogue */
 
 /* The enrollment service's own parameters, in table order (main.c). */
 enum { ENR_PII_ENC_KEY, ENR_PII_INDEX_KEY, ENR_NPARAMS };

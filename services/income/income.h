@@ -25,7 +25,7 @@
 #include "core/kafka.h"
 #include "core/service.h"
 
-#define INCOME_TOPIC "income.v1"
+#define INCOME_TOPIC (cat_topic_income.name) /* income.v1, from the catalogue */
 #define INCOME_BATCH_MAX 10000
 
 /* The income service's own parameters, in table order (main.c). */

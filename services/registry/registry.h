@@ -15,12 +15,14 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <libpq-fe.h>
+#include "core/catalogue.h"
 #include "core/http.h"
 #include "core/db.h"
 
-#define REGISTRY_TOPIC_PROJECTS "projects.v1"
-#define REGISTRY_TOPIC_NOTABLES "notables.v1"
-#define REGISTRY_TOPIC_REGIONS "regions.v1"
+/* The topics, from the event catalogue (core/catalogue.h). */
+#define REGISTRY_TOPIC_PROJECTS (cat_topic_projects.name)
+#define REGISTRY_TOPIC_NOTABLES (cat_topic_notables.name)
+#define REGISTRY_TOPIC_REGIONS (cat_topic_regions.name)
 
 /* The registry's own parameters, in table order (main.c). */
 enum { REG_REGIONS_FILE, REG_NPARAMS };

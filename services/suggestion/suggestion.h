@@ -34,7 +34,8 @@
 #include "suggestion_calendar.h"
 #include "suggestion_fsm.h"
 
-#define SUGGESTION_TOPIC "suggestions.v1"
+/* suggestions.v1, from the event catalogue */
+#define SUGGESTION_TOPIC (cat_topic_suggestions.name)
 #define SUGGESTION_TITLE_MAX 100   /* characters */
 #define SUGGESTION_TEXT_MAX 5000   /* characters */
 #define SUGGESTION_VILLAGES_MAX 20 /* village codes of one proposal */

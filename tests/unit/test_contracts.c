@@ -115,6 +115,8 @@ static void test_catalogue(void)
         }
     }
     CHECK_INT(topics, 9, "topics in the catalogue");
+    CHECK_STR(KAFKA_DEADLETTER_TOPIC, cat_topic_deadletter.name,
+              "core/kafka.h's dead-letter topic is the catalogue's");
     CHECK_INT(events, 32, "event types in the catalogue");
     char spec[128];
     CHECK(catalogue_topic_spec(&cat_topic_signin, spec, sizeof(spec)) == 0, "signin spec");
