@@ -432,26 +432,84 @@ static void defer(ntf_sender *s, const char *id, int64_t until_ms, const char *w
                                 "Sends deferred by quiet hours or per-phone limits", label));
 }
 
-/* limit_until - when this phone may get one more message (Unix ms) */
-static int64_t limit_until(ntf_sender *s, const char *id, const char *phone, int64_t now_ms)
+/* text_array - rows' column col (digits, '+' or a UUID: nothing to quote) as an array literal */
+static void text_array(sbuf *b, PGresult *res, const int *rows, int n, int col)
 {
-    const char *p[2] = {phone, id};
+    int put = 0;
+    sbuf_str(b, "{");
+    for (int i = 0; i < n; i++) {
+        const char *v = PQgetvalue(res, rows[i], col);
+        if (strspn(v, "0123456789+-abcdef") != strlen(v))
+            continue; /* never reached: recipients are normalised numbers, ids UUIDs */
+        sbuf_str(b, put++ ? "," : "");
+        sbuf_str(b, v);
+    }
+    sbuf_str(b, "}");
+}
+
+/*
+ * history_load - lock the phones of the n rows that per-phone limits apply
+ * to (in one order, so that two senders never wait on each other in a
+ * circle) and read every claim of those phones in the last day: recipient,
+ * id, Unix ms. Two statements for the whole claim, not two per row. NULL
+ * when there is nothing to check or the read failed (then nothing is held
+ * back: the limits are a courtesy, the send is the duty).
+ */
+static PGresult *history_load(ntf_sender *s, PGresult *res, const int *rows, int n)
+{
+    if (n == 0)
+        return NULL;
+    sbuf phones = {0};
+    text_array(&phones, res, rows, n, 1);
+    if (phones.failed) {
+        free(phones.p);
+        return NULL;
+    }
+    const char *p[1] = {phones.p};
     db_err err;
-    PGresult *lock = db_exec(s->conn, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, p, &err);
-    PQclear(lock);
-    PGresult *res = db_exec(s->conn,
-                            "SELECT (extract(epoch FROM claimed_at) * 1000)::bigint FROM "
-                            "deliveries WHERE recipient = $1 AND id <> $2::uuid AND claimed_at > "
-                            "now() - interval '1 day' ORDER BY claimed_at DESC LIMIT 500",
-                            2, p, &err);
-    if (res == NULL)
-        return now_ms;
-    int n = PQntuples(res);
+    PGresult *hist = NULL;
+    if (db_run(
+            s->conn,
+            "SELECT pg_advisory_xact_lock(hashtext(x.p)) FROM (SELECT DISTINCT unnest($1::text[]) "
+            "AS p) x ORDER BY hashtext(x.p)",
+            1, p, &err) == 0)
+        hist =
+            db_exec(s->conn,
+                    "SELECT recipient, id::text, (extract(epoch FROM claimed_at) * 1000)::bigint "
+                    "FROM deliveries WHERE recipient = ANY ($1::text[]) AND claimed_at > now() - "
+                    "interval '1 day'",
+                    1, p, &err);
+    if (hist == NULL)
+        log_warn("sender: per-phone history: %s", err.msg);
+    free(phones.p);
+    return hist;
+}
+
+/*
+ * limit_until - when this phone may get one more message (Unix ms): its
+ * claims of the last day from hist (but its own row's earlier claim), with
+ * the rows of the same phone started earlier in this claim counted at now
+ * (their claimed_at becomes now when the claim commits)
+ */
+static int64_t limit_until(ntf_sender *s, PGresult *hist, const char *id, const char *phone,
+                           char (*started_ids)[37], char (*started_phones)[24], int nstarted,
+                           int64_t now_ms)
+{
     int64_t sent[500];
-    for (int i = 0; i < n; i++)
-        sent[i] = atoll(PQgetvalue(res, i, 0));
-    PQclear(res);
-    return ntf_limit_until(sent, n, now_ms, &s->st->limits);
+    int k = 0;
+    for (int j = 0; j < nstarted && k < 500; j++)
+        if (strcmp(started_phones[j], phone) == 0)
+            sent[k++] = now_ms;
+    for (int i = 0; hist && i < PQntuples(hist) && k < 500; i++) {
+        if (strcmp(PQgetvalue(hist, i, 0), phone) != 0 || strcmp(PQgetvalue(hist, i, 1), id) == 0)
+            continue;
+        int again = 0;
+        for (int j = 0; j < nstarted && !again; j++)
+            again = strcmp(started_ids[j], PQgetvalue(hist, i, 1)) == 0;
+        if (!again)
+            sent[k++] = atoll(PQgetvalue(hist, i, 2));
+    }
+    return ntf_limit_until(sent, k, now_ms, &s->st->limits);
 }
 
 /* claim - claim up to max due rows and start their calls */
@@ -484,8 +542,13 @@ static void claim(ntf_sender *s, int max)
     cJSON *params[256];
     const char *tpl_codes[256];
     int64_t claimed[256], now_ms = 0;
-    int nj = 0, nbad = 0, nstale = 0;
-    char bad[256][37], stale[256][37];
+    int nj = 0, nbad = 0, nstale = 0, limited[256], nlimited = 0;
+    char bad[256][37], stale[256][37], started[256][37], started_phones[256][24];
+    /* the per-phone limits' history of the whole claim, read once */
+    for (int i = 0; i < n && i < 256; i++)
+        if (PQgetvalue(res, i, 5)[0] != 't')
+            limited[nlimited++] = i;
+    PGresult *hist = history_load(s, res, limited, nlimited);
     for (int i = 0; i < n && nj < 256; i++) {
         const char *id = PQgetvalue(res, i, 0), *phone = PQgetvalue(res, i, 1);
         int urgent = PQgetvalue(res, i, 5)[0] == 't';
@@ -518,7 +581,8 @@ static void claim(ntf_sender *s, int max)
                 continue;
             }
             /* urgent messages (sign-in codes, escalations) are not held by per-phone limits */
-            int64_t u = urgent ? 0 : limit_until(s, id, phone, now_ms);
+            int64_t u =
+                urgent ? 0 : limit_until(s, hist, id, phone, started, started_phones, nj, now_ms);
             if (u > now_ms) {
                 defer(s, id, u, "per-phone limit");
                 continue;
@@ -562,20 +626,45 @@ static void claim(ntf_sender *s, int max)
         j->kind = kind;
         j->attempts = attempts + 1;
         j->check = check;
-        const char *p[4] = {id, ntf_provider_name(kind), lease, check ? "t" : "f"};
-        PGresult *u = db_exec(s->conn,
-                              "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
-                              "provider = $2, lease_until = now() + $3::int * interval '1 "
-                              "millisecond', claimed_at = CASE WHEN $4::boolean THEN claimed_at "
-                              "ELSE now() END, updated_at = now() WHERE id = $1::uuid",
-                              4, p, &err);
-        PQclear(u);
+        snprintf(started[nj], sizeof(started[nj]), "%s", id);
+        snprintf(started_phones[nj], sizeof(started_phones[nj]), "%s", check ? "" : phone);
         claimed[nj] = atoll(PQgetvalue(res, i, 11));
         params[nj] = ordered;
         tpl_codes[nj] = PQgetvalue(res, i, 2);
         jobs[nj++] = j;
     }
-    if (db_commit(s->conn, &err) < 0) {
+    PQclear(hist);
+    /* every started row marked 'sending' in one statement */
+    int ok = 1;
+    if (nj > 0) {
+        sbuf ids = {0}, provs = {0}, checks = {0};
+        sbuf_str(&ids, "{");
+        sbuf_str(&provs, "{");
+        sbuf_str(&checks, "{");
+        for (int i = 0; i < nj; i++) {
+            sbuf_str(&ids, i ? "," : "");
+            sbuf_str(&ids, jobs[i]->id);
+            sbuf_str(&provs, i ? "," : "");
+            sbuf_str(&provs, ntf_provider_name(jobs[i]->kind));
+            sbuf_str(&checks, i ? (jobs[i]->check ? ",t" : ",f") : (jobs[i]->check ? "t" : "f"));
+        }
+        sbuf_str(&ids, "}");
+        sbuf_str(&provs, "}");
+        sbuf_str(&checks, "}");
+        const char *p[4] = {ids.p, provs.p, lease, checks.p};
+        ok = !ids.failed && !provs.failed && !checks.failed &&
+             db_run(s->conn,
+                    "UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, "
+                    "provider = v.provider, lease_until = now() + $3::int * interval '1 "
+                    "millisecond', claimed_at = CASE WHEN v.recheck THEN d.claimed_at ELSE now() "
+                    "END, updated_at = now() FROM unnest($1::uuid[], $2::text[], $4::boolean[]) "
+                    "AS v(id, provider, recheck) WHERE d.id = v.id",
+                    4, p, &err) == 0;
+        free(ids.p);
+        free(provs.p);
+        free(checks.p);
+    }
+    if (!ok || db_commit(s->conn, &err) < 0) {
         db_rollback(s->conn);
         log_warn("sender: claim not committed: %s", err.msg);
         for (int i = 0; i < nj; i++) {
