@@ -74,9 +74,11 @@ struct ntf_sender {
     CURLM *multi;
     PGconn *conn; /* held for the thread's life; NULL while the database is away */
     int inflight;
-    ntf_job *jobs; /* calls in flight */
-    int again;     /* a row was re-queued due now (failover): claim without waiting */
-    int in_tx;     /* drain's transaction is open: outcomes commit together */
+    ntf_job *jobs;            /* calls in flight */
+    int again;                /* a row was re-queued due now (failover): claim without waiting */
+    int in_tx;                /* drain's transaction is open: outcomes commit together */
+    sbuf sent_ids, sent_gids; /* drain's accepted rows (array literals' elements), marked at once */
+    int nsent;
     unsigned int seed;
     int64_t last_sweep;
 };
@@ -222,15 +224,60 @@ static void requeue(ntf_sender *s, const char *id, int64_t delay_ms, int provide
          5, p);
 }
 
-/* mark_sent - the gateway accepted the message */
+/* array_quoted - append v to an array literal's elements, double-quoted (NULL: NULL) */
+static void array_quoted(sbuf *b, const char *v)
+{
+    if (v == NULL) {
+        sbuf_str(b, "NULL");
+        return;
+    }
+    sbuf_str(b, "\"");
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            sbuf_str(b, "\\");
+        sbuf_put(b, v, 1);
+    }
+    sbuf_str(b, "\"");
+}
+
+/*
+ * flush_sent - mark every row drain found accepted 'sent', in one statement
+ * of drain's transaction (or on its own when that could not begin)
+ */
+static void flush_sent(ntf_sender *s)
+{
+    if (s->nsent == 0)
+        return;
+    sbuf_str(&s->sent_ids, "}");
+    sbuf_str(&s->sent_gids, "}");
+    if (s->sent_ids.failed || s->sent_gids.failed) {
+        log_warn("sender: out of memory marking %d rows sent; their leases lapse and they are "
+                 "checked with the gateway",
+                 s->nsent);
+    } else {
+        const char *p[2] = {s->sent_ids.p, s->sent_gids.p};
+        exec(s,
+             "UPDATE deliveries d SET status = 'sent', lease_until = NULL, needs_check = false, "
+             "gateway_id = coalesce(v.gid, d.gateway_id), sent_at = coalesce(d.sent_at, now()), "
+             "last_error = NULL, updated_at = now() FROM unnest($1::uuid[], $2::text[]) AS v(id, "
+             "gid) WHERE d.id = v.id AND d.status = 'sending'",
+             2, p);
+    }
+    free(s->sent_ids.p);
+    free(s->sent_gids.p);
+    s->sent_ids = (sbuf){0};
+    s->sent_gids = (sbuf){0};
+    s->nsent = 0;
+}
+
+/* mark_sent - the gateway accepted the message: marked with the others by flush_sent */
 static void mark_sent(ntf_sender *s, const ntf_job *j, const char *gateway_id)
 {
-    const char *p[2] = {j->id, gateway_id && *gateway_id ? gateway_id : NULL};
-    exec(s,
-         "UPDATE deliveries SET status = 'sent', lease_until = NULL, needs_check = false, "
-         "gateway_id = coalesce($2, gateway_id), sent_at = coalesce(sent_at, now()), "
-         "last_error = NULL, updated_at = now() WHERE id = $1::uuid AND status = 'sending'",
-         2, p);
+    sbuf_str(&s->sent_ids, s->nsent ? "," : "{");
+    sbuf_str(&s->sent_gids, s->nsent ? "," : "{");
+    array_quoted(&s->sent_ids, j->id);
+    array_quoted(&s->sent_gids, gateway_id && *gateway_id ? gateway_id : NULL);
+    s->nsent++;
     char label[64], masked[32];
     snprintf(label, sizeof(label), "provider=\"%s\"", ntf_provider_name(j->kind));
     metrics_inc(
@@ -726,6 +773,7 @@ static void drain(ntf_sender *s)
         s->inflight--;
         job_free(s, j);
     }
+    flush_sent(s);
     if (s->in_tx) {
         s->in_tx = 0;
         if (db_commit(s->conn, &err) < 0) {

@@ -143,7 +143,8 @@ def shanghai_hms(t):
 
 def reset_gateway():
     gw("POST", "/_control", {"delay_ms": 0, "fail_5xx": 0, "throttle": 0, "reject_phones": [],
-                             "provider": None, "for_phones": []})
+                             "provider": None, "for_phones": [], "receipts": True,
+                             "receipt_delay_ms": 500})
 
 
 def _notifier_ready():
