@@ -224,9 +224,13 @@ static void requeue(ntf_sender *s, const char *id, int64_t delay_ms, int provide
          5, p);
 }
 
-/* array_quoted - append v to an array literal's elements, double-quoted (NULL: NULL) */
-static void array_quoted(sbuf *b, const char *v)
+/*
+ * array_add - append v (NULL: SQL NULL), double-quoted, to the array literal
+ * being built in b; first opens it. The caller closes it with "}".
+ */
+static void array_add(sbuf *b, int first, const char *v)
 {
+    sbuf_str(b, first ? "{" : ",");
     if (v == NULL) {
         sbuf_str(b, "NULL");
         return;
@@ -273,10 +277,8 @@ static void flush_sent(ntf_sender *s)
 /* mark_sent - the gateway accepted the message: marked with the others by flush_sent */
 static void mark_sent(ntf_sender *s, const ntf_job *j, const char *gateway_id)
 {
-    sbuf_str(&s->sent_ids, s->nsent ? "," : "{");
-    sbuf_str(&s->sent_gids, s->nsent ? "," : "{");
-    array_quoted(&s->sent_ids, j->id);
-    array_quoted(&s->sent_gids, gateway_id && *gateway_id ? gateway_id : NULL);
+    array_add(&s->sent_ids, s->nsent == 0, j->id);
+    array_add(&s->sent_gids, s->nsent == 0, gateway_id && *gateway_id ? gateway_id : NULL);
     s->nsent++;
     char label[64], masked[32];
     snprintf(label, sizeof(label), "provider=\"%s\"", ntf_provider_name(j->kind));
@@ -479,21 +481,6 @@ static void defer(ntf_sender *s, const char *id, int64_t until_ms, const char *w
                                 "Sends deferred by quiet hours or per-phone limits", label));
 }
 
-/* text_array - rows' column col (digits, '+' or a UUID: nothing to quote) as an array literal */
-static void text_array(sbuf *b, PGresult *res, const int *rows, int n, int col)
-{
-    int put = 0;
-    sbuf_str(b, "{");
-    for (int i = 0; i < n; i++) {
-        const char *v = PQgetvalue(res, rows[i], col);
-        if (strspn(v, "0123456789+-abcdef") != strlen(v))
-            continue; /* never reached: recipients are normalised numbers, ids UUIDs */
-        sbuf_str(b, put++ ? "," : "");
-        sbuf_str(b, v);
-    }
-    sbuf_str(b, "}");
-}
-
 /*
  * history_load - lock the phones of the n rows that per-phone limits apply
  * to (in one order, so that two senders never wait on each other in a
@@ -507,7 +494,9 @@ static PGresult *history_load(ntf_sender *s, PGresult *res, const int *rows, int
     if (n == 0)
         return NULL;
     sbuf phones = {0};
-    text_array(&phones, res, rows, n, 1);
+    for (int i = 0; i < n; i++)
+        array_add(&phones, i == 0, PQgetvalue(res, rows[i], 1));
+    sbuf_str(&phones, "}");
     if (phones.failed) {
         free(phones.p);
         return NULL;
@@ -685,15 +674,10 @@ static void claim(ntf_sender *s, int max)
     int ok = 1;
     if (nj > 0) {
         sbuf ids = {0}, provs = {0}, checks = {0};
-        sbuf_str(&ids, "{");
-        sbuf_str(&provs, "{");
-        sbuf_str(&checks, "{");
         for (int i = 0; i < nj; i++) {
-            sbuf_str(&ids, i ? "," : "");
-            sbuf_str(&ids, jobs[i]->id);
-            sbuf_str(&provs, i ? "," : "");
-            sbuf_str(&provs, ntf_provider_name(jobs[i]->kind));
-            sbuf_str(&checks, i ? (jobs[i]->check ? ",t" : ",f") : (jobs[i]->check ? "t" : "f"));
+            array_add(&ids, i == 0, jobs[i]->id);
+            array_add(&provs, i == 0, ntf_provider_name(jobs[i]->kind));
+            array_add(&checks, i == 0, jobs[i]->check ? "t" : "f");
         }
         sbuf_str(&ids, "}");
         sbuf_str(&provs, "}");
