@@ -717,6 +717,16 @@ static void idem_hash(const http_req *req, char hash[65])
     crypto_hex(digest, 32, hash);
 }
 
+int service_result_problem(http_resp *resp, const PGresult *res)
+{
+    if (PQntuples(res) != 1 || PQnfields(res) != 7 || PQgetisnull(res, 0, 0))
+        return 0;
+    http_problem(resp, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
+                 PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5), "%s",
+                 PQgetvalue(res, 0, 6));
+    return -1;
+}
+
 void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
                         const char *const *params)
 {
@@ -761,9 +771,7 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
                 snprintf(resp->location, sizeof(resp->location), "%s", PQgetvalue(res, 0, 2));
             outbox_relay_wake(ctx->relay);
         } else {
-            http_problem(resp, status, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
-                         PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5), "%s",
-                         PQgetvalue(res, 0, 6));
+            service_result_problem(resp, res);
         }
     }
     PQclear(res);

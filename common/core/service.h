@@ -166,6 +166,13 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
                         const char *const *params);
 
 /*
+ * service_result_problem - when res's one command_result row (common 005)
+ * holds a problem, answer it on resp and return -1; 0 otherwise (a NULL
+ * result: the check found nothing to refuse)
+ */
+int service_result_problem(http_resp *resp, const PGresult *res);
+
+/*
  * service_query / service_exec - run a statement inside a request, turning a
  * failure into its problem on resp (service_db_problem). service_query
  * returns the result (the caller PQclear()s it) or NULL after the problem;

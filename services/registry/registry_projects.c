@@ -123,46 +123,18 @@ static int project_fields(const cJSON *body, int partial, project_input *in, htt
     return 0;
 }
 
-/* links_exist - 0 if every id of arr is a row of table, else a 422 at its index */
-static int links_exist(PGconn *conn, const cJSON *arr, const char *name, const char *table,
-                       http_resp *resp)
-{
-    char sql[96], pointer[64];
-    snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE id = $1::uuid", table);
-    for (int i = 0; arr && i < cJSON_GetArraySize(arr); i++) {
-        const char *params[1] = {cJSON_GetArrayItem(arr, i)->valuestring};
-        db_err err;
-        PGresult *res = db_exec(conn, sql, 1, params, &err);
-        if (res == NULL) {
-            service_db_problem(resp, &err);
-            return -1;
-        }
-        int found = PQntuples(res) == 1;
-        PQclear(res);
-        if (!found) {
-            snprintf(pointer, sizeof(pointer), "/%s/%d", name, i);
-            http_problem(resp, 422, "unknown-reference", "Unknown reference", pointer,
-                         "no %s with id %s", table, params[0]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* links_check - villages are villages, notables and partners exist */
+/* links_check - the arrays given name known villages, notables and partners (one statement) */
 static int links_check(PGconn *conn, const project_input *in, http_resp *resp)
 {
-    char pointer[64];
-    for (int i = 0; in->villages && i < cJSON_GetArraySize(in->villages); i++) {
-        snprintf(pointer, sizeof(pointer), "/village_codes/%d", i);
-        if (registry_village_check(conn, cJSON_GetArrayItem(in->villages, i)->valuestring, pointer,
-                                   resp) < 0)
-            return -1;
-    }
-    if (links_exist(conn, in->notables, "notable_ids", "notables", resp) < 0 ||
-        links_exist(conn, in->partners, "partner_ids", "partners", resp) < 0)
-        return -1;
-    return 0;
+    const char *p[3] = {in->villages_sql[0] ? in->villages_sql : NULL,
+                        in->notables_sql[0] ? in->notables_sql : NULL,
+                        in->partners_sql[0] ? in->partners_sql : NULL};
+    PGresult *res = service_query(
+        conn, "SELECT * FROM project_links_problem($1::text[], $2::uuid[], $3::uuid[])", 3, p,
+        resp);
+    int rc = res ? service_result_problem(resp, res) : -1;
+    PQclear(res);
+    return rc;
 }
 
 /* links_write - replace the link rows of the arrays that were given */

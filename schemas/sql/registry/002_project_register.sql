@@ -6,6 +6,43 @@
 -- project.registered event (the envelope from the caller, its data the
 -- project's JSON, as every projects.v1 event), and answers 201 with the same
 -- JSON.
+-- project_links_problem: the 422 for the first host village that is not a
+-- known village, or notable or partner that does not exist; NULL when all
+-- are (a registration's check, and a PATCH's for the arrays it gives).
+CREATE FUNCTION project_links_problem(p_villages text[], p_notables uuid[], p_partners uuid[])
+RETURNS command_result LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v text;
+    i bigint;
+    lvl text;
+BEGIN
+    SELECT t.v, t.i, r.level INTO v, i, lvl
+        FROM unnest(p_villages) WITH ORDINALITY AS t(v, i) LEFT JOIN regions r ON r.code = t.v
+        WHERE r.level IS DISTINCT FROM 'village' ORDER BY t.i LIMIT 1;
+    IF FOUND THEN
+        IF lvl IS NULL THEN
+            RETURN command_problem(422, 'unknown-region', 'Unknown region', '/village_codes/' || (i - 1),
+                                   format('region %s is not in the registry', v));
+        END IF;
+        RETURN command_problem(422, 'not-a-village', 'Not a village', '/village_codes/' || (i - 1),
+                               format('region %s is a %s, not a village', v, lvl));
+    END IF;
+    SELECT t.v::text, t.i INTO v, i FROM unnest(p_notables) WITH ORDINALITY AS t(v, i)
+        WHERE NOT EXISTS (SELECT 1 FROM notables n WHERE n.id = t.v) ORDER BY t.i LIMIT 1;
+    IF FOUND THEN
+        RETURN command_problem(422, 'unknown-reference', 'Unknown reference',
+                               '/notable_ids/' || (i - 1), format('no notables with id %s', v));
+    END IF;
+    SELECT t.v::text, t.i INTO v, i FROM unnest(p_partners) WITH ORDINALITY AS t(v, i)
+        WHERE NOT EXISTS (SELECT 1 FROM partners x WHERE x.id = t.v) ORDER BY t.i LIMIT 1;
+    IF FOUND THEN
+        RETURN command_problem(422, 'unknown-reference', 'Unknown reference',
+                               '/partner_ids/' || (i - 1), format('no partners with id %s', v));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION project_register(
     p_id uuid, p_name text, p_type text, p_status text, p_investment bigint, p_revenue bigint,
     p_start date, p_description text, p_created_by text, p_villages text[], p_notables uuid[],
@@ -14,39 +51,16 @@ CREATE FUNCTION project_register(
 RETURNS command_result LANGUAGE plpgsql AS $$
 DECLARE
     r command_result;
-    lvl text;
     data jsonb;
 BEGIN
     r := idem_seen(p_principal, p_key, p_route, p_hash);
     IF r.status IS NOT NULL THEN
         RETURN r;
     END IF;
-    FOR i IN 1 .. coalesce(array_length(p_villages, 1), 0) LOOP
-        SELECT level INTO lvl FROM regions WHERE code = p_villages[i];
-        IF NOT FOUND THEN
-            RETURN command_problem(422, 'unknown-region', 'Unknown region',
-                                   '/village_codes/' || (i - 1),
-                                   format('region %s is not in the registry', p_villages[i]));
-        ELSIF lvl <> 'village' THEN
-            RETURN command_problem(422, 'not-a-village', 'Not a village',
-                                   '/village_codes/' || (i - 1),
-                                   format('region %s is a %s, not a village', p_villages[i], lvl));
-        END IF;
-    END LOOP;
-    FOR i IN 1 .. coalesce(array_length(p_notables, 1), 0) LOOP
-        IF NOT EXISTS (SELECT 1 FROM notables WHERE id = p_notables[i]) THEN
-            RETURN command_problem(422, 'unknown-reference', 'Unknown reference',
-                                   '/notable_ids/' || (i - 1),
-                                   format('no notables with id %s', p_notables[i]));
-        END IF;
-    END LOOP;
-    FOR i IN 1 .. coalesce(array_length(p_partners, 1), 0) LOOP
-        IF NOT EXISTS (SELECT 1 FROM partners WHERE id = p_partners[i]) THEN
-            RETURN command_problem(422, 'unknown-reference', 'Unknown reference',
-                                   '/partner_ids/' || (i - 1),
-                                   format('no partners with id %s', p_partners[i]));
-        END IF;
-    END LOOP;
+    r := project_links_problem(p_villages, p_notables, p_partners);
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
     r := idem_claim(p_principal, p_key, p_route, p_hash);
     IF r.status IS NOT NULL THEN
         RETURN r;
