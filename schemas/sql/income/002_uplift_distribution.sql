@@ -18,41 +18,29 @@ CREATE FUNCTION uplift_buckets(v bigint[]) RETURNS jsonb LANGUAGE sql IMMUTABLE 
 $$;
 
 CREATE OR REPLACE FUNCTION uplift_json(y int, prefix text, pid uuid) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF pid IS NULL THEN
-        RETURN (WITH hh AS (
-                SELECT hy.amount_fen AS income, hy.members_count, hy.baseline_per_capita_fen
-                FROM household_years hy
-                WHERE hy.year = coalesce(y, 0) AND hy.low_income AND hy.amount_fen > 0
-                  AND (prefix = '' OR left(hy.village_code, length(prefix)) = prefix))
-            SELECT jsonb_build_object(
-                'low_income_households_reached', count(*),
-                'low_income_per_capita_uplift_fen',
-                    coalesce(floor(avg(hh.income::numeric / hh.members_count)), 0)::bigint,
-                'low_income_per_capita_uplift_min_fen',
-                    coalesce(floor(min(hh.income::numeric / hh.members_count)), 0)::bigint,
-                'low_income_baseline_per_capita_fen',
-                    coalesce(floor(avg(hh.baseline_per_capita_fen)), 0)::bigint,
-                'low_income_uplift_distribution', uplift_buckets(
-                    array_agg(floor(hh.income::numeric / hh.members_count)::bigint)))
-            FROM hh);
-    END IF;
-    RETURN (WITH hh AS (
-            SELECT sum(hi.amount_fen) AS income, h.members_count, h.baseline_per_capita_fen
-            FROM household_income hi JOIN households h ON h.id = hi.household_id
-            WHERE (y IS NULL OR hi.year = y) AND hi.project_id = pid AND h.low_income
-              AND left(h.village_code, length(prefix)) = prefix
-            GROUP BY h.id HAVING sum(hi.amount_fen) > 0)
-        SELECT jsonb_build_object(
-            'low_income_households_reached', count(*),
-            'low_income_per_capita_uplift_fen',
-                coalesce(floor(avg(hh.income::numeric / hh.members_count)), 0)::bigint,
-            'low_income_per_capita_uplift_min_fen',
-                coalesce(floor(min(hh.income::numeric / hh.members_count)), 0)::bigint,
-            'low_income_baseline_per_capita_fen',
-                coalesce(floor(avg(hh.baseline_per_capita_fen)), 0)::bigint,
-            'low_income_uplift_distribution', uplift_buckets(
-                array_agg(floor(hh.income::numeric / hh.members_count)::bigint)))
-        FROM hh);
-END $$;
+LANGUAGE sql STABLE AS $$
+    -- the low-income households with income: from the yearly rollup for the
+    -- programme or a region, from the ledger for one project (one branch runs)
+    WITH hh AS (
+        SELECT hy.amount_fen AS income, hy.members_count, hy.baseline_per_capita_fen
+        FROM household_years hy
+        WHERE pid IS NULL AND hy.year = coalesce(y, 0) AND hy.low_income AND hy.amount_fen > 0
+          AND (prefix = '' OR left(hy.village_code, length(prefix)) = prefix)
+        UNION ALL
+        SELECT sum(hi.amount_fen), h.members_count, h.baseline_per_capita_fen
+        FROM household_income hi JOIN households h ON h.id = hi.household_id
+        WHERE pid IS NOT NULL AND (y IS NULL OR hi.year = y) AND hi.project_id = pid
+          AND h.low_income AND left(h.village_code, length(prefix)) = prefix
+        GROUP BY h.id HAVING sum(hi.amount_fen) > 0)
+    SELECT jsonb_build_object(
+        'low_income_households_reached', count(*),
+        'low_income_per_capita_uplift_fen',
+            coalesce(floor(avg(hh.income::numeric / hh.members_count)), 0)::bigint,
+        'low_income_per_capita_uplift_min_fen',
+            coalesce(floor(min(hh.income::numeric / hh.members_count)), 0)::bigint,
+        'low_income_baseline_per_capita_fen',
+            coalesce(floor(avg(hh.baseline_per_capita_fen)), 0)::bigint,
+        'low_income_uplift_distribution', uplift_buckets(
+            array_agg(floor(hh.income::numeric / hh.members_count)::bigint)))
+    FROM hh
+$$;
