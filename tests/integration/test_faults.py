@@ -29,6 +29,7 @@ within 15 s of the server accepting connections again.
 
 Bounded: about four minutes, the load at most ~30 requests per second."""
 import datetime
+import itertools
 import os
 import random
 import subprocess
@@ -61,10 +62,16 @@ def stack(*args, timeout=300):
                           timeout=timeout)
 
 
+ID_SERIAL = itertools.count(random.randrange(24000 * 1000))
+
+
 def id_number():
-    """A valid ID number, one of some 24 million (a birth date in 66 years, a sequence)."""
-    born = datetime.date(1940, 1, 1) + datetime.timedelta(days=random.randrange(24000))
-    first17 = "330482%s%03d" % (born.strftime("%Y%m%d"), random.randrange(1000))
+    """A valid ID number, a new one at each call: one of some 24 million (a birth date
+    in 66 years, a sequence), taken in turn from a random start, so that no two
+    households of a run share one (a drawn pair would be a true 409)."""
+    n = next(ID_SERIAL) % (24000 * 1000)
+    born = datetime.date(1940, 1, 1) + datetime.timedelta(days=n % 24000)
+    first17 = "330482%s%03d" % (born.strftime("%Y%m%d"), n // 24000)
     return first17 + "10X98765432"[sum(int(a) * b for a, b in zip(first17, W)) % 11]
 
 
@@ -83,7 +90,7 @@ def call(method, url, body=None, tok=None, headers=None, timeout=30):
 class Load:
     """Clients on threads, each sending one request after another (with a pause)
     until stopped. Every request is kept: (kind, body, status, answer's id, first
-    sent, answered, tries)."""
+    sent, answered, tries, the problem's type and detail when it was no 201)."""
 
     def __init__(self, setup, threads=3, pause=0.1):
         self.setup = setup
@@ -136,10 +143,12 @@ class Load:
                 if time.time() - first > RETRY_FOR:
                     break
                 time.sleep(0.3)
-            rid = r.json.get("id") if r is not None and isinstance(r.json, dict) else None
+            answer = r.json if r is not None and isinstance(r.json, dict) else {}
+            problem = "" if r is not None and r.status == 201 else "%s %s: %s" % (
+                kind, answer.get("type", "no answer"), answer.get("detail", ""))
             with self.lock:
-                self.done.append((kind, body, r.status if r else 0, rid, first, time.time(),
-                                  tries))
+                self.done.append((kind, body, r.status if r else 0, answer.get("id"), first,
+                                  time.time(), tries, problem))
             time.sleep(self.pause)
 
     def between(self, t0, t1):
@@ -292,6 +301,9 @@ def test_faults_under_load(c):
           % (len(done), len(acked), ", ".join("%s %d" % (k, len(v)) for k, v in by_kind.items()),
              len([d for d in done if d[6] > 1]), len(done) - len(acked),
              sorted({d[2] for d in done if d[2] != 201})))
+    for d in done:
+        if d[2] != 201:
+            print("  not acknowledged after %d tries: %d %s" % (d[6], d[2], d[7]))
     c.check(all(len(v) >= 10 for v in by_kind.values()), "the load ran through the faults")
     c.eq(sorted({d[2] for d in done if d[2] != 201}), [],
          "every request was acknowledged in the end (a retry with its key)")
