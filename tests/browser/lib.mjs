@@ -3,6 +3,7 @@
 // sign-in through the accounts service with the code from the test SMS
 // gateway, screenshots under the build directory, and a guard that fails a
 // test on any Content-Security-Policy violation or uncaught page error.
+import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -179,6 +180,9 @@ export async function shots(page, name) {
     await page.setViewportSize({ width, height: width === 360 ? 780 : 900 })
     await page.waitForTimeout(150)
     await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true })
+    // a figure is read in full at either width: never cut by its card
+    const cut = await page.$$eval('.fig .value', (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent.trim()))
+    assert.deepEqual(cut, [], `${name} at ${width} px: no figure cut`)
   }
   if (size) await page.setViewportSize(size)
 }
