@@ -55,6 +55,11 @@ static void err_set(db_err *err, const PGresult *res, PGconn *conn, const char *
     snprintf(err->msg, sizeof(err->msg), "%s", msg ? msg : fallback);
 }
 
+void db_err_from(db_err *err, const PGresult *res, PGconn *conn, const char *fallback)
+{
+    err_set(err, res, conn, fallback);
+}
+
 /* db_notice - server notices go to the debug log, not to stderr */
 static void db_notice(void *arg, const char *message)
 {

@@ -70,6 +70,9 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n, const char *const *param
 /* db_run - db_exec for a statement whose result is not needed: 0, or -1 with err */
 int db_run(PGconn *conn, const char *sql, int n, const char *const *params, db_err *err);
 
+/* db_err_from - err from a failed result (or, res NULL, from conn's state), else fallback */
+void db_err_from(db_err *err, const PGresult *res, PGconn *conn, const char *fallback);
+
 /* db_begin / db_commit / db_rollback - 0 on success, -1 with err */
 int db_begin(PGconn *conn, db_err *err);
 int db_commit(PGconn *conn, db_err *err);

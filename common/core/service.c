@@ -73,6 +73,11 @@ static const cfg_param common_params[SVC_NPARAMS] = {
                             "commit wakes it at once)"},
     [SVC_CONSUMER_BATCH_MAX] = {"CONSUMER_BATCH_MAX", CFG_INT, "500", 1, 10000,
                                 "messages of one poll a consumer applies in one transaction"},
+    [SVC_GROUP_COMMIT_MAX] = {"GROUP_COMMIT_MAX", CFG_INT, "64", 1, 256,
+                              "command statements committed together at most (1: each alone)"},
+    [SVC_GROUP_COMMIT_WAIT_US] = {"GROUP_COMMIT_WAIT_US", CFG_INT, "1000", 0, 100000,
+                                  "how long a group collects statements while others commit, in "
+                                  "microseconds (a lone request never waits)"},
     [SVC_SHUTDOWN_TIMEOUT_MS] = {"SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 100, 120000,
                                  "how long SIGTERM waits for in-flight work, in ms"},
 };
@@ -477,6 +482,12 @@ int service_main(int argc, char **argv, const service_def *def)
         log_fatal("%s", err);
         goto out;
     }
+    ctx.commit = group_new(ctx.db, (int)cfg_int(ctx.common, SVC_GROUP_COMMIT_MAX),
+                           (int)cfg_int(ctx.common, SVC_GROUP_COMMIT_WAIT_US));
+    if (ctx.commit == NULL) {
+        log_fatal("out of memory");
+        goto out;
+    }
     if (command != NULL) { /* a one-off command: database only, no Kafka, no HTTP */
         code = command->run(&ctx);
         goto out;
@@ -610,6 +621,7 @@ out:
     ctx.relay = outbox_relay_stop(ctx.relay);
     ctx.producer =
         kafka_producer_close(ctx.producer, (int)cfg_int(ctx.common, SVC_SHUTDOWN_TIMEOUT_MS));
+    ctx.commit = group_free(ctx.commit);
     ctx.db = db_pool_free(ctx.db);
     ctx.auth = auth_verifier_free(ctx.auth);
     ctx.own = cfg_free(ctx.own);
@@ -749,14 +761,7 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
     all[n + 2] = key ? req->route : NULL;
     all[n + 3] = key ? hash : NULL;
     db_err err;
-    PGconn *conn = db_acquire(ctx->db, 5000, &err);
-    if (conn == NULL) {
-        log_error("database: %s", err.msg);
-        http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
-                     "the database did not answer; try again shortly");
-        return;
-    }
-    PGresult *res = db_exec(conn, sql, n + 4, all, &err);
+    PGresult *res = group_exec(ctx->commit, 5000, sql, n + 4, all, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);
     } else if (PQntuples(res) != 1 || PQnfields(res) != 7 || PQgetisnull(res, 0, 0)) {
@@ -775,7 +780,6 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
         }
     }
     PQclear(res);
-    db_release(ctx->db, conn);
 }
 
 /* service_create - a creating POST under its Idempotency-Key, in one transaction */

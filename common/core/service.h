@@ -29,6 +29,7 @@
 #include "util/cfg.h"
 #include "core/catalogue.h"
 #include "core/db.h"
+#include "core/group.h"
 #include "core/http.h"
 #include "core/kafka.h"
 #include "core/outbox.h"
@@ -57,6 +58,8 @@ enum {
     SVC_OUTBOX_RETAIN_HOURS,
     SVC_OUTBOX_POLL_MS,
     SVC_CONSUMER_BATCH_MAX,
+    SVC_GROUP_COMMIT_MAX,
+    SVC_GROUP_COMMIT_WAIT_US,
     SVC_SHUTDOWN_TIMEOUT_MS,
     SVC_NPARAMS
 };
@@ -68,6 +71,7 @@ typedef struct service_ctx {
     db_pool *db;          /* pool on the service's schema */
     rd_kafka_t *producer; /* the idempotent producer (used by the relay) */
     outbox_relay *relay;  /* the relay; wake it after committing outbox rows */
+    group *commit;        /* group commit of command statements (service_create_one) */
     auth_verifier *auth;  /* verifies bearer tokens; revocations are applied to it */
     void *state;          /* the service's own state, set by its init */
     int argc;             /* a one-off command's arguments after its flag */
@@ -156,8 +160,10 @@ void service_db_problem(http_resp *resp, const db_err *err);
  * calls a command function (schemas/sql/common/005_commands.sql) with the n
  * params and then, as $n+1..$n+4, the Idempotency-Key's principal, key,
  * route and request hash (all NULL without a key; a key of 1 to 200
- * characters, else 422). The statement runs alone in autocommit, so it is
- * its own transaction, committed before the answer is built. Its
+ * characters, else 422). The statement runs in autocommit, alone or group
+ * committed with concurrent ones (ctx->commit, core/group.h): either way it
+ * is committed before the answer is built, and another request's failure
+ * does not change its answer. Its
  * command_result row answers: the status with its body and Location, or its
  * problem; a statement that fails answers as service_db_problem.
  */
