@@ -196,6 +196,8 @@ void suggestion_create(http_req *req, http_resp *resp, void *ctx)
             http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         else
             service_create_one(ctx, req, resp, SUBMIT_SQL, SUBMIT_NPARAMS, params);
+        if (resp->status == 201 && resp->location[0]) /* not a replay */
+            log_info("proposal %s submitted", in.id);
         free(envelope);
     }
     free(in.attachments);
