@@ -372,6 +372,23 @@ def test_batch_checks_in_order(c):
     c.eq((r.status, r.json.get("type", "").rsplit("/", 1)[-1]), (422, "idempotency-key-reused"),
          "the key reused for a body with a bad field answers as a reused key")
     c.eq(entries_count(), n0 + 3, "three entries in all")
+    r = post(wage(F["zj"], 78))
+    eid = r.json["id"]
+    import threading
+    results = []
+
+    def reverse():
+        a = post({"entries": [wage(F["zj"], 1), {"reverses": eid, "reason": "并发"}]})
+        results.append((a.status, (a.json.get("pointer") or "").startswith("/entries/1"),
+                        a.json.get("index")))
+    threads = [threading.Thread(target=reverse) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    c.eq(sorted(results, key=str), [(201, False, None)] + [(409, True, 1)] * 3,
+         "concurrent batches reversing one entry: one wins, each loser names its entry (%r)"
+         % results)
 
 
 def metric(name):

@@ -251,8 +251,12 @@ BEGIN
             r := p_fail;
             RAISE EXCEPTION 'entry refused' USING ERRCODE = 'SH001';
         END IF;
-    EXCEPTION WHEN SQLSTATE 'SH001' THEN
-        RETURN r;
+    EXCEPTION
+        WHEN SQLSTATE 'SH001' THEN
+            RETURN r;
+        WHEN unique_violation THEN -- a concurrent reversal of the same entry won
+            RETURN command_problem(409, 'conflict', 'Already exists', '/entries/' || i,
+                                   'entry ' || i || ': ' || SQLERRM);
     END;
     data := jsonb_build_object('recorded', i, 'ids', ids);
     PERFORM idem_done(p_principal, p_key, 201, data::text);
