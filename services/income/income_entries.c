@@ -14,15 +14,20 @@
  * fail), and a reversal is never reversed. Projects and households are
  * known from events: an unseen id younger than INCOME_GRACE_MS (its UUIDv7
  * says) answers 503 with Retry-After, an older one 422.
+ *
+ * The handler checks each entry's fields; everything that needs the
+ * database (the rules above), the rows, the events and the Idempotency-Key
+ * are one statement, entries_record in schemas/sql/income/003.
  */
 #include "income.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
+#include "core/service.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -42,34 +47,6 @@ typedef struct entry_batch {
     income_state *st;
     char today[11]; /* Asia/Shanghai */
 } entry_batch;
-
-/* problem_at - make the problem in resp name entry index of a batch */
-static void problem_at(http_resp *resp, int index)
-{
-    cJSON *p = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
-    if (p == NULL)
-        return;
-    char pointer[160], detail[700];
-    const char *old = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
-    const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail"));
-    snprintf(pointer, sizeof(pointer), "/entries/%d%.100s", index, old ? old : "");
-    snprintf(detail, sizeof(detail), "entry %d: %.600s", index, d ? d : "");
-    cJSON_DeleteItemFromObject(p, "pointer");
-    cJSON_DeleteItemFromObject(p, "detail");
-    cJSON_DeleteItemFromObject(p, "errors");
-    cJSON_AddStringToObject(p, "detail", detail);
-    cJSON_AddStringToObject(p, "pointer", pointer);
-    cJSON_AddNumberToObject(p, "index", index);
-    cJSON *errors = cJSON_AddArrayToObject(p, "errors");
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "pointer", pointer);
-    cJSON_AddStringToObject(e, "detail", detail);
-    cJSON_AddItemToArray(errors, e);
-    int status = resp->status;
-    const char *type = resp->content_type;
-    http_reply_json(resp, status, p);
-    resp->content_type = type;
-}
 
 /* uuid_field - an optional UUID string field; -1 after a 422 */
 static int uuid_field(const cJSON *obj, const char *name, int required, const char **out,
@@ -164,293 +141,171 @@ static int entry_fields(const cJSON *obj, const entry_batch *b, entry_input *in,
     return 0;
 }
 
-/* unknown - 503 for an id made moments ago (its event may be on its way), else 422 */
-static void unknown(http_resp *resp, const char *what, const char *pointer, const char *id)
-{
-    int64_t age = crypto_uuid_v7_age_ms(id, time_now_ms());
-    if (age >= 0 && age < INCOME_GRACE_MS)
-        http_problem(resp, 503, "not-yet-known", "Not known yet", pointer,
-                     "%s %s was registered moments ago and its event has not reached this "
-                     "service yet; retry shortly",
-                     what, id);
-    else
-        http_problem(resp, 422, "unknown-reference", "Unknown reference", pointer,
-                     "no %s %s is known", what, id);
-}
-
-/* The facts an entry is checked against, read from the read models. */
-typedef struct entry_facts {
-    char village[13];     /* the entry's village */
-    int low_income;       /* the household's flag */
-    char phone[32];       /* the household head's phone, for the event */
-    char head_name[128];  /* the household head's name, for the event */
-    char original[37];    /* for a reversal: the entry reversed */
-    char amount[24];      /* the amount to record, as text */
-    char date[11];        /* the period day */
-    char project_id[37];  /* the project */
-    char household[37];   /* the household, "" for none */
-    char source_ref[201]; /* for a reversal without one: the original's */
-} entry_facts;
-
-/* load_original - a reversal's dimensions from the entry it reverses; -1 after a problem */
-static int load_original(PGconn *conn, entry_input *in, entry_facts *f, http_resp *resp)
-{
-    const char *params[1] = {in->reverses};
-    PGresult *res =
-        service_query(conn,
-                      "SELECT kind, project_id, household_id, village_code, low_income, "
-                      "-amount_fen, to_char(period_date, 'YYYY-MM-DD'), reverses, "
-                      "source_ref, (SELECT r.id FROM entries r WHERE r.reverses = e.id) "
-                      "FROM entries e WHERE id = $1::uuid FOR UPDATE",
-                      1, params, resp);
-    if (res == NULL)
-        return -1;
-    int rc = -1;
-    if (PQntuples(res) == 0)
-        http_problem(resp, 422, "unknown-entry", "Unknown entry", "/reverses", "no entry %s exists",
-                     in->reverses);
-    else if (!PQgetisnull(res, 0, 7))
-        http_problem(resp, 422, "reversal-of-reversal", "Cannot reverse a reversal", "/reverses",
-                     "entry %s is itself a reversal (of %s)", in->reverses, PQgetvalue(res, 0, 7));
-    else if (!PQgetisnull(res, 0, 9))
-        http_problem(resp, 409, "already-reversed", "Already reversed", "/reverses",
-                     "entry %s was already reversed by %s", in->reverses, PQgetvalue(res, 0, 9));
-    else {
-        in->kind = income_kind_parse(PQgetvalue(res, 0, 0));
-        snprintf(f->project_id, sizeof(f->project_id), "%s", PQgetvalue(res, 0, 1));
-        snprintf(f->household, sizeof(f->household), "%s", PQgetvalue(res, 0, 2));
-        snprintf(f->village, sizeof(f->village), "%s", PQgetvalue(res, 0, 3));
-        f->low_income = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
-        snprintf(f->amount, sizeof(f->amount), "%s", PQgetvalue(res, 0, 5));
-        snprintf(f->date, sizeof(f->date), "%s", PQgetvalue(res, 0, 6));
-        snprintf(f->source_ref, sizeof(f->source_ref), "%s", PQgetvalue(res, 0, 8));
-        snprintf(f->original, sizeof(f->original), "%s", in->reverses);
-        rc = in->kind >= 0 ? 0 : -1;
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* load_household - the household's village, flag and contact; -1 after a problem */
-static int load_household(PGconn *conn, const entry_input *in, entry_facts *f, http_resp *resp)
-{
-    const char *params[1] = {f->household};
-    PGresult *res =
-        service_query(conn,
-                      "SELECT village_code, low_income, phone, head_name FROM households "
-                      "WHERE id = $1::uuid",
-                      1, params, resp);
-    if (res == NULL)
-        return -1;
-    int rc = -1;
-    if (PQntuples(res) == 0) {
-        unknown(resp, "household", "/household_id", f->household);
-    } else if (in->village_code && strcmp(in->village_code, PQgetvalue(res, 0, 0)) != 0) {
-        http_problem(resp, 422, "validation", "Invalid field", "/village_code",
-                     "the household lives in %s, not %s; leave village_code out",
-                     PQgetvalue(res, 0, 0), in->village_code);
-    } else {
-        snprintf(f->village, sizeof(f->village), "%s", PQgetvalue(res, 0, 0));
-        if (!in->reverses)
-            f->low_income = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-        snprintf(f->phone, sizeof(f->phone), "%s", PQgetvalue(res, 0, 2));
-        snprintf(f->head_name, sizeof(f->head_name), "%s", PQgetvalue(res, 0, 3));
-        rc = 0;
-    }
-    PQclear(res);
-    return rc;
-}
-
 /*
- * check_project - the project is known, the entry's village is one of its
- * villages (chosen when the entry named none and the project has one), and
- * the caller may record for it. -1 after a problem.
+ * entry_command - the checked entry in as one element of entries_record's
+ * array (income 003): its fields, its new id, the enrollment kind a
+ * household entry needs and its event's envelope. Returns 0, or -1 when out
+ * of memory.
  */
-static int check_project(PGconn *conn, const http_req *req, const entry_input *in, entry_facts *f,
-                         http_resp *resp)
+static int entry_command(const entry_input *in, cJSON *arr)
 {
-    const char *params[3] = {f->project_id, f->village[0] ? f->village : NULL, req->auth.sub};
-    PGresult *res = service_query(conn,
-                                  "SELECT status, $2::text = ANY (village_codes), "
-                                  "$3::text = ANY (notable_ids), cardinality(village_codes), "
-                                  "village_codes[1] FROM projects WHERE id = $1::uuid",
-                                  3, params, resp);
-    if (res == NULL)
+    char id[37], event_id[37], amount[24];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o))
         return -1;
-    int rc = -1;
-    if (PQntuples(res) == 0) {
-        unknown(resp, "project", "/project_id", f->project_id);
-    } else if (!in->reverses && strcmp(PQgetvalue(res, 0, 0), "planned") == 0) {
-        http_problem(resp, 422, "project-not-started", "Project not started", "/project_id",
-                     "project %s is still planned: it has no income yet", f->project_id);
-    } else if (f->village[0] == '\0' && strcmp(PQgetvalue(res, 0, 3), "1") != 0) {
-        http_problem(resp, 422, "validation", "Invalid field", "/village_code",
-                     "project %s has %s villages: name the village_code the revenue belongs to",
-                     f->project_id, PQgetvalue(res, 0, 3));
-    } else if (f->village[0] != '\0' && strcmp(PQgetvalue(res, 0, 1), "t") != 0 &&
-               !income_kind_household((income_kind)in->kind)) {
-        http_problem(resp, 422, "validation", "Invalid field", "/village_code",
-                     "%s is not one of project %s's villages", f->village, f->project_id);
-    } else {
-        if (f->village[0] == '\0')
-            snprintf(f->village, sizeof(f->village), "%s", PQgetvalue(res, 0, 4));
-        int sponsor = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-        int allowed =
-            req->auth.role == ROLE_ADMIN ||
-            (req->auth.role == ROLE_COORDINATOR && auth_region_allows(&req->auth, f->village)) ||
-            (req->auth.role == ROLE_NOTABLE && sponsor);
-        if (allowed)
-            rc = 0;
-        else if (req->auth.role == ROLE_NOTABLE)
-            http_problem(resp, 403, "forbidden", "Not your project", "/project_id",
-                         "only the notables sponsoring project %s record its income",
-                         f->project_id);
-        else
-            http_problem(resp, 403, "forbidden", "Outside your villages", "/village_code",
-                         "village %s is not in your scope", f->village);
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* check_enrolled - the household's enrollment of the kind's type, on the date; -1 after a 422 */
-static int check_enrolled(PGconn *conn, const entry_input *in, const entry_facts *f,
-                          http_resp *resp)
-{
-    const char *need = income_kind_enrollment((income_kind)in->kind);
-    const char *params[4] = {f->household, f->project_id, need, f->date};
-    PGresult *res =
-        service_query(conn,
-                      "SELECT 1 FROM enrollments WHERE household_id = $1::uuid AND "
-                      "project_id = $2::uuid AND kind = $3 AND start_date <= $4::date AND "
-                      "(end_date IS NULL OR end_date >= $4::date) LIMIT 1",
-                      4, params, resp);
-    if (res == NULL)
-        return -1;
-    int rc = PQntuples(res) > 0 ? 0 : -1;
-    PQclear(res);
-    if (rc < 0)
-        http_problem(resp, 422, "not-enrolled", "Household not enrolled", "/household_id",
-                     "household %s has no %s enrollment in project %s on %s", f->household, need,
-                     f->project_id, f->date);
-    return rc;
-}
-
-/*
- * entry_record - check one entry against the read models and the ledger,
- * insert it with its event; the recorded entry's JSON in *out (caller
- * owns). Returns 0, or -1 after a problem on resp.
- */
-static int entry_record(PGconn *conn, const http_req *req, entry_input *in, cJSON **out,
-                        http_resp *resp)
-{
-    entry_facts f;
-    memset(&f, 0, sizeof(f));
-    if (in->reverses) {
-        if (load_original(conn, in, &f, resp) < 0)
-            return -1;
-    } else {
-        snprintf(f.project_id, sizeof(f.project_id), "%s", in->project_id);
-        snprintf(f.household, sizeof(f.household), "%s", in->household_id ? in->household_id : "");
-        snprintf(f.village, sizeof(f.village), "%s", in->village_code ? in->village_code : "");
-        snprintf(f.amount, sizeof(f.amount), "%lld", in->amount);
-        snprintf(f.date, sizeof(f.date), "%s", in->date);
-    }
-    if ((f.household[0] && load_household(conn, in, &f, resp) < 0) ||
-        check_project(conn, req, in, &f, resp) < 0 ||
-        (f.household[0] && !in->reverses && check_enrolled(conn, in, &f, resp) < 0))
-        return -1;
-
-    char id[37];
     crypto_uuid_v7(id);
-    const char *params[13] = {id,
-                              income_kind_name((income_kind)in->kind),
-                              f.project_id,
-                              f.household[0] ? f.household : NULL,
-                              f.village,
-                              f.low_income ? "true" : "false",
-                              f.amount,
-                              f.date,
-                              in->source_ref ? in->source_ref : f.source_ref,
-                              in->note,
-                              in->reverses,
-                              in->reason,
-                              req->auth.sub};
-    PGresult *res =
-        service_query(conn,
-                      "INSERT INTO entries (id, kind, project_id, household_id, village_code, "
-                      "low_income, amount_fen, period_date, source_ref, note, reverses, "
-                      "reason, recorded_by) VALUES ($1::uuid, $2, $3::uuid, $4::uuid, $5, "
-                      "$6::boolean, $7::bigint, $8::date, $9, $10, $11::uuid, $12, $13)",
-                      13, params, resp);
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    const char *jp[1] = {id};
-    res = service_query(conn, "SELECT entry_json($1::uuid)::text", 1, jp, resp);
-    if (res == NULL)
-        return -1;
-    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (data == NULL) {
-        http_problem(resp, 500, "internal", "Internal error", NULL, "cannot read the entry back");
+    char *envelope = event_envelope_text(
+        "income", in->reverses ? "income.reversed" : "income.recorded", id, event_id);
+    if (envelope == NULL || cJSON_AddRawToObject(o, "event", envelope) == NULL) {
+        free(envelope);
         return -1;
     }
-    *out = cJSON_Duplicate(data, 1);
-    if (f.household[0]) { /* whom the notifier tells; never in the HTTP answer */
-        cJSON_AddStringToObject(data, "phone", f.phone);
-        cJSON_AddStringToObject(data, "head_name", f.head_name);
-    }
-    const char *key = f.household[0] ? f.household : f.project_id;
-    cJSON *ev = event_new("income", in->reverses ? "income.reversed" : "income.recorded", id, data);
-    db_err err;
-    if (ev == NULL || *out == NULL || outbox_add(conn, INCOME_TOPIC, key, ev, &err) < 0) {
-        cJSON_Delete(ev);
-        cJSON_Delete(*out);
-        *out = NULL;
-        if (ev == NULL)
-            http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
-        else
-            service_db_problem(resp, &err);
+    free(envelope);
+    cJSON_AddStringToObject(o, "id", id);
+    const struct {
+        const char *name, *value;
+    } fields[] = {{"reverses", in->reverses},
+                  {"reason", in->reason},
+                  {"source_ref", in->source_ref},
+                  {"note", in->note},
+                  {"date", in->date},
+                  {"project_id", in->project_id},
+                  {"household_id", in->household_id},
+                  {"village_code", in->village_code}};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (fields[i].value && cJSON_AddStringToObject(o, fields[i].name, fields[i].value) == NULL)
+            return -1;
+    if (in->reverses)
+        return 0;
+    snprintf(amount, sizeof(amount), "%lld", in->amount);
+    const char *need = income_kind_enrollment((income_kind)in->kind);
+    if (cJSON_AddStringToObject(o, "kind", income_kind_name((income_kind)in->kind)) == NULL ||
+        cJSON_AddStringToObject(o, "amount_fen", amount) == NULL ||
+        (need && cJSON_AddStringToObject(o, "enrollment", need) == NULL))
         return -1;
-    }
-    cJSON_Delete(ev);
     return 0;
 }
 
-/* batch_insert - the create step run inside service_create: every entry or none */
-static int batch_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+/* The problem the handler found in one entry's fields, for entries_record to answer. */
+typedef struct entry_problem {
+    char status[8];    /* "" when none */
+    char slug[64];     /* the type, after the problems' base */
+    char title[128];   /* the title */
+    char pointer[160]; /* in a batch: /entries/<i> and the field's pointer */
+    char detail[700];  /* in a batch: "entry <i>: " and the detail */
+} entry_problem;
+
+/* entry_problem_take - move the problem on resp for entry index (-1: single) into p */
+static void entry_problem_take(http_resp *resp, int index, entry_problem *p)
 {
-    entry_batch *b = arg;
+    cJSON *o = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
+    const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "title"));
+    const char *pointer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "pointer"));
+    const char *detail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "detail"));
+    const char *slash = type ? strrchr(type, '/') : NULL;
+    snprintf(p->status, sizeof(p->status), "%d", resp->status);
+    snprintf(p->slug, sizeof(p->slug), "%s", slash ? slash + 1 : "validation");
+    snprintf(p->title, sizeof(p->title), "%s", title ? title : "Invalid entry");
+    if (index < 0) {
+        snprintf(p->pointer, sizeof(p->pointer), "%s", pointer ? pointer : "");
+        snprintf(p->detail, sizeof(p->detail), "%s", detail ? detail : "");
+    } else {
+        snprintf(p->pointer, sizeof(p->pointer), "/entries/%d%.100s", index,
+                 pointer ? pointer : "");
+        snprintf(p->detail, sizeof(p->detail), "entry %d: %.600s", index, detail ? detail : "");
+    }
+    cJSON_Delete(o);
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->status = 0;
+}
+
+/* batch_index - a batch's problem naming /entries/<i> also says "index": i */
+static void batch_index(http_resp *resp)
+{
+    int index;
+    cJSON *p = resp->status >= 400 && resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len)
+                                                 : NULL;
+    const char *pointer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
+    if (pointer == NULL || sscanf(pointer, "/entries/%d", &index) != 1) {
+        cJSON_Delete(p);
+        return;
+    }
+    cJSON_AddNumberToObject(p, "index", index);
+    int status = resp->status;
+    const char *type = resp->content_type;
+    http_reply_json(resp, status, p);
+    resp->content_type = type;
+}
+
+/*
+ * entries_record - check every entry's fields in turn, then record the ones
+ * before the first that fails (all of them, if none does) in one statement,
+ * entries_record in income 003, which answers.
+ */
+static void entries_record(service_ctx *ctx, http_req *req, http_resp *resp, const entry_batch *b)
+{
     entry_input in;
-    cJSON *ids = b->single ? NULL : cJSON_CreateArray();
+    entry_problem fail = {0};
+    cJSON *arr = cJSON_CreateArray();
     int i = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, b->items)
     {
-        cJSON *out = NULL;
-        if (entry_fields(item, b, &in, resp) < 0 || entry_record(conn, req, &in, &out, resp) < 0) {
-            if (!b->single)
-                problem_at(resp, i);
-            cJSON_Delete(ids);
-            return -1;
+        if (entry_fields(item, b, &in, resp) < 0) {
+            entry_problem_take(resp, b->single ? -1 : i, &fail);
+            break;
         }
-        if (b->single) {
-            snprintf(resp->location, sizeof(resp->location), "/v1/entries/%s",
-                     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(out, "id")));
-            http_reply_json(resp, 201, out);
-            return 0;
+        if (entry_command(&in, arr) < 0) {
+            cJSON_Delete(arr);
+            http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+            return;
         }
-        cJSON_AddItemToArray(ids, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(out, "id"), 0));
-        cJSON_Delete(out);
         i++;
     }
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddNumberToObject(body, "recorded", i);
-    cJSON_AddItemToObject(body, "ids", ids);
-    http_reply_json(resp, 201, body);
-    log_info("batch of %d entries recorded", i);
-    return 0;
+    if (fail.status[0] && i == 0 && http_header(req, "Idempotency-Key") == NULL) {
+        /* nothing before it to check, no key to replay: the fields' problem as it is */
+        cJSON_Delete(arr);
+        http_problem(resp, atoi(fail.status), fail.slug, fail.title,
+                     fail.pointer[0] ? fail.pointer : NULL, "%s", fail.detail);
+        if (!b->single)
+            batch_index(resp);
+        return;
+    }
+    char *entries = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    char role[8], grace[24], scope[AUTH_SCOPE_ARRAY_LEN];
+    snprintf(role, sizeof(role), "%d", req->auth.role);
+    snprintf(grace, sizeof(grace), "%d", INCOME_GRACE_MS);
+    auth_scope_array(&req->auth, scope, sizeof(scope));
+    const char *params[12] = {entries,
+                              b->single ? "true" : "false",
+                              fail.status[0] ? fail.status : NULL,
+                              fail.status[0] ? fail.slug : NULL,
+                              fail.status[0] ? fail.title : NULL,
+                              fail.pointer[0] ? fail.pointer : NULL,
+                              fail.status[0] ? fail.detail : NULL,
+                              role,
+                              scope,
+                              req->auth.sub,
+                              grace,
+                              INCOME_TOPIC};
+    if (entries == NULL) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
+        return;
+    }
+    service_create_one(ctx, req, resp,
+                       "SELECT * FROM entries_record($1::jsonb, $2::boolean, $3::integer, $4, $5, "
+                       "$6, $7, $8::integer, $9::text[], $10, $11::bigint, $12, "
+                       "$13, $14, $15, $16)",
+                       12, params);
+    free(entries);
+    if (!b->single && resp->status == 201)
+        log_info("batch of %d entries recorded", i);
+    else if (!b->single)
+        batch_index(resp);
 }
 
 /* income_entries_create - POST /v1/entries: one entry or {"entries": [...]} */
@@ -478,7 +333,7 @@ void income_entries_create(http_req *req, http_resp *resp, void *ctx)
     } else {
         b.items = entries;
     }
-    service_create(sctx, req, resp, batch_insert, &b);
+    entries_record(sctx, req, resp, &b);
 out:
     cJSON_Delete(one);
     cJSON_Delete(body);

@@ -152,8 +152,9 @@ int suggestion_input_parse(const cJSON *body, suggestion_input *in, http_resp *r
 /*
  * suggestion_insert - record a checked submission by req->auth.sub at
  * in->now, its history row and suggestion.submitted, on conn inside the
- * caller's transaction (the service_create_fn shape; arg is the input).
- * Answers 201 with the proposal, or a problem and -1.
+ * caller's transaction (the import's; arg is the input): one statement,
+ * suggestion_submit (suggestion 003), the command POST /v1/suggestions runs
+ * alone. Answers 201 with the proposal, or a problem and -1.
  */
 int suggestion_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg);
 

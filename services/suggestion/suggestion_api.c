@@ -95,69 +95,58 @@ static int villages_check(const cJSON *body, suggestion_input *in, http_resp *re
     return 0;
 }
 
-/* suggestion_insert - the create step run inside service_create */
+/* SUBMIT_SQL - the submission's command (suggestion 003), its 11 parameters and the key's 4 */
+#define SUBMIT_SQL                                                                                 \
+    "SELECT * FROM suggestion_submit($1::uuid, $2, $3, $4, $5::text[], $6::uuid, $7, $8::jsonb, "  \
+    "$9::timestamptz, $10::jsonb, $11, $12, $13, $14, $15)"
+#define SUBMIT_NPARAMS 11
+
+/*
+ * submit_params - the command's parameters for in by req->auth.sub (the id
+ * made unless preset); the event's envelope is malloc'd into *envelope
+ * (the caller frees it). Returns 0, or -1 when out of memory.
+ */
+static int submit_params(const http_req *req, suggestion_input *in, char **envelope,
+                         const char *params[SUBMIT_NPARAMS])
+{
+    char event_id[37];
+    if (in->id[0] == '\0')
+        crypto_uuid_v7(in->id);
+    *envelope = event_envelope_text("suggestion", "suggestion.submitted", in->id, event_id);
+    const char *p[SUBMIT_NPARAMS] = {in->id,       in->title,      in->text,        in->category,
+                                     in->villages, in->project_id, req->auth.sub,   in->attachments,
+                                     in->now,      *envelope,      SUGGESTION_TOPIC};
+    memcpy(params, p, sizeof(p));
+    return *envelope ? 0 : -1;
+}
+
+/* suggestion_insert - a submission inside the caller's transaction (the import's) */
 int suggestion_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
 {
     suggestion_input *in = arg;
-    db_err err;
-    const char *check[2] = {in->villages, in->project_id};
-    PGresult *res =
-        db_exec(conn,
-                "SELECT (SELECT i - 1 FROM unnest($1::text[]) WITH ORDINALITY u(c, i) "
-                "        WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.code = u.c "
-                "                          AND r.level = 'village') ORDER BY i LIMIT 1), "
-                "       $2::uuid IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = $2::uuid)",
-                2, check, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
+    const char *params[SUBMIT_NPARAMS + 4] = {0}; /* no Idempotency-Key */
+    char *envelope = NULL;
+    if (submit_params(req, in, &envelope, params) < 0) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "out of memory");
         return -1;
     }
-    int bad_village = PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0));
-    int project_known = PQgetvalue(res, 0, 1)[0] == 't';
+    PGresult *res = service_query(conn, SUBMIT_SQL, SUBMIT_NPARAMS + 4, params, resp);
+    free(envelope);
+    if (res == NULL)
+        return -1;
+    int rc = -1;
+    if (PQntuples(res) == 1 && PQnfields(res) == 7 && !PQgetisnull(res, 0, 1)) {
+        snprintf(resp->location, sizeof(resp->location), "/v1/suggestions/%s", in->id);
+        http_reply_raw(resp, atoi(PQgetvalue(res, 0, 0)), "application/json", PQgetvalue(res, 0, 1),
+                       (size_t)PQgetlength(res, 0, 1));
+        log_info("proposal %s submitted", in->id);
+        rc = 0;
+    } else if (service_result_problem(resp, res) == 0) {
+        http_problem(resp, 500, "internal", "Internal error", NULL,
+                     "the submission answered nothing");
+    }
     PQclear(res);
-    if (bad_village >= 0) {
-        char pointer[32];
-        snprintf(pointer, sizeof(pointer), "/village_codes/%d", bad_village);
-        http_problem(resp, 422, "validation", "Unknown village", pointer,
-                     "village_codes[%d] is not a known village", bad_village);
-        return -1;
-    }
-    if (!project_known) {
-        http_problem(resp, 422, "validation", "Unknown project", "/project_id",
-                     "project_id is not a known project");
-        return -1;
-    }
-    if (in->id[0] == '\0')
-        crypto_uuid_v7(in->id);
-    const char *params[9] = {in->id,        in->title,       in->text,
-                             in->category,  in->villages,    in->project_id,
-                             req->auth.sub, in->attachments, in->now};
-    res = db_exec(conn,
-                  "WITH s AS (INSERT INTO suggestions (id, title, body, category, village_codes, "
-                  "sides, project_id, submitter_id, attachments, state, submitted_at) "
-                  "SELECT $1::uuid, $2, $3, $4, $5::text[], "
-                  "ARRAY(SELECT DISTINCT CASE WHEN left(c, 2) = '33' THEN 'zhejiang' "
-                  "ELSE 'shanghai' END FROM unnest($5::text[]) c ORDER BY 1 DESC), "
-                  "$6::uuid, $7, $8::jsonb, 'submitted', $9::timestamptz RETURNING *), "
-                  "h AS (INSERT INTO history (suggestion_id, action, to_state, actor_role, "
-                  "actor_id, at) SELECT id, 'submit', 'submitted', 'notable', $7, submitted_at "
-                  "FROM s) "
-                  "SELECT suggestion_json(s)::text FROM s",
-                  9, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    snprintf(resp->location, sizeof(resp->location), "/v1/suggestions/%s", in->id);
-    http_reply_raw(resp, 201, "application/json", PQgetvalue(res, 0, 0),
-                   strlen(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    if (suggestion_publish(conn, "suggestion.submitted", in->id, NULL, &err) < 0) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    log_info("proposal %s submitted", in->id);
-    return 0;
+    return rc;
 }
 
 /* suggestion_input_parse - the body's fields, checked; -1 after a 422 */
@@ -200,8 +189,16 @@ void suggestion_create(http_req *req, http_resp *resp, void *ctx)
     if (body == NULL)
         return;
     if (suggestion_input_parse(body, &in, resp) == 0) {
+        const char *params[SUBMIT_NPARAMS];
+        char *envelope = NULL;
         time_rfc3339(suggestion_now_ms(((service_ctx *)ctx)->state), in.now, sizeof(in.now));
-        service_create(ctx, req, resp, suggestion_insert, &in);
+        if (submit_params(req, &in, &envelope, params) < 0)
+            http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        else
+            service_create_one(ctx, req, resp, SUBMIT_SQL, SUBMIT_NPARAMS, params);
+        if (resp->status == 201 && resp->location[0]) /* not a replay */
+            log_info("proposal %s submitted", in.id);
+        free(envelope);
     }
     free(in.attachments);
     cJSON_Delete(body);

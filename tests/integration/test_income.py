@@ -339,6 +339,58 @@ def test_batches_and_replays(c):
     c.eq(view("/v1/views/projects/" + pid, year=YEAR)["people_employed"], 2, "the views neither")
 
 
+def test_batch_checks_in_order(c):
+    """A batch is checked entry by entry, each after the ones before it are
+    written; the first refusal answers, whether the database found it or the
+    fields; a refused request records nothing and leaves its key free."""
+    n0 = entries_count()
+    r = post(wage(F["zj"], 77))
+    if not c.eq(r.status, 201, "an entry to reverse (%r)" % r):
+        return
+    eid = r.json["id"]
+    n = entries_count()
+    r = post({"entries": [{"reverses": eid, "reason": "一"}, {"reverses": eid, "reason": "二"}]})
+    c.eq((r.status, r.json.get("type", "").rsplit("/", 1)[-1], r.json.get("pointer"),
+          r.json.get("index")), (409, "already-reversed", "/entries/1/reverses", 1),
+         "the second reversal of one entry in a batch finds the first")
+    c.eq(http("GET", INCOME + "/v1/entries/" + eid, tok=ADMIN).json.get("reversed_by"), None,
+         "and the refused batch left the entry unreversed")
+    bad_field = wage(F["zj"], 100)
+    bad_field["amount_fen"] = -4
+    batch = [wage(F["zj"], 100), wage(F["sh"], 100, kind="land_rent"), bad_field]
+    key = unique("order")
+    r = post({"entries": batch}, key=key)
+    c.eq((r.status, r.json.get("pointer"), r.json.get("index")), (422, "/entries/1/household_id", 1),
+         "an earlier entry's refusal by the database comes before a later entry's bad field")
+    c.check(r.json.get("detail", "").startswith("entry 1: "), "the detail names the entry too")
+    c.eq(entries_count(), n, "nothing of the refused batches was recorded")
+    r = post({"entries": batch[:1]}, key=key)
+    c.eq((r.status, r.json.get("recorded")), (201, 1), "a refused request's key stays free")
+    key = unique("reused")
+    c.eq(post(wage(F["zj"], 5), key=key).status, 201, "an entry under a key")
+    r = post(bad_field, key=key)
+    c.eq((r.status, r.json.get("type", "").rsplit("/", 1)[-1]), (422, "idempotency-key-reused"),
+         "the key reused for a body with a bad field answers as a reused key")
+    c.eq(entries_count(), n0 + 3, "three entries in all")
+    r = post(wage(F["zj"], 78))
+    eid = r.json["id"]
+    import threading
+    results = []
+
+    def reverse():
+        a = post({"entries": [wage(F["zj"], 1), {"reverses": eid, "reason": "并发"}]})
+        results.append((a.status, (a.json.get("pointer") or "").startswith("/entries/1"),
+                        a.json.get("index")))
+    threads = [threading.Thread(target=reverse) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    c.eq(sorted(results, key=str), [(201, False, None)] + [(409, True, 1)] * 3,
+         "concurrent batches reversing one entry: one wins, each loser names its entry (%r)"
+         % results)
+
+
 def metric(name):
     text = http("GET", INCOME + "/metrics").raw
     for line in text.splitlines():
@@ -413,5 +465,5 @@ def test_verify_finds_no_difference(c):
 
 if __name__ == "__main__":
     Checks().run([test_entries_reach_every_view, test_reversal_cancels_exactly, test_bad_input,
-                  test_batches_and_replays, test_exports, test_ledger_is_append_only,
-                  test_verify_finds_no_difference])
+                  test_batches_and_replays, test_batch_checks_in_order, test_exports,
+                  test_ledger_is_append_only, test_verify_finds_no_difference])
