@@ -23,7 +23,11 @@ def lang(schema, name):
 def test_migrations(c):
     for s in SCHEMAS:
         c.eq(lang(s, "idem_done"), [["plpgsql"]], "%s: idem_done planned once" % s)
-    c.eq(lang("registry", "project_json"), [["plpgsql"]], "registry: project_json planned once")
+    for s, fn in (("registry", "project_json"), ("income", "entry_json"),
+                  ("suggestion", "parts_json"), ("suggestion", "suggestion_json"),
+                  ("suggestion", "suggestion_public_json"), ("suggestion", "event_data"),
+                  ("accounts", "account_json")):
+        c.eq(lang(s, fn), [["plpgsql"]], "%s: %s planned once" % (s, fn))
 
 
 def test_remade(c):
