@@ -6,7 +6,9 @@
  * quoted fields across lines), so a file of any size is never held in
  * memory. Errors name the physical line a record starts on. Trusts nothing of the file: bytes that
  * are neither UTF-8 nor GB 18030 are reported per line, and only the importer's row function
- * decides what a row means.
+ * decides what a row means. A set-wise importer's rows go to the database by COPY, a batch at a
+ * time (IMPORT_SET_BATCH rows, one transaction each); what is held in memory is one row's COPY
+ * line and at most IMPORT_MAX_ERRORS refusals of the batch, whatever the file's size.
  */
 #include "core/csvimport.h"
 
@@ -16,9 +18,11 @@
 #include <string.h>
 
 #include "util/csv.h"
+#include "util/log.h"
 #include "util/utf8.h"
 
 #define IMPORT_BATCH 500
+#define IMPORT_SET_BATCH 10000
 #define IMPORT_MAX_ERRORS 1000
 #define IMPORT_SAMPLE 65536
 
@@ -38,24 +42,116 @@ static char *to_utf8(iconv_t cd, const char *line, size_t n)
 
 typedef struct import_report {
     long rows, imported, existing, invalid;
-    cJSON *errors; /* [{line, pointer, reason}] up to IMPORT_MAX_ERRORS */
+    cJSON *errors;  /* [{line, pointer, reason}] up to IMPORT_MAX_ERRORS */
+    int listed;     /* entries of errors */
+    cJSON *pending; /* set-wise: the C checks' refusals of the batch (same cap), or NULL */
+    int npending;   /* entries of pending */
 } import_report;
 
-/* report_error - one invalid row */
-static void report_error(import_report *r, long line, const http_resp *row)
+/* error_entry - {line, pointer, reason} (pointer NULL: null) */
+static cJSON *error_entry(long line, const char *ptr, const char *why)
 {
-    r->invalid++;
-    if (cJSON_GetArraySize(r->errors) >= IMPORT_MAX_ERRORS)
-        return;
-    cJSON *p = row->body ? cJSON_ParseWithLength(row->body, row->body_len) : NULL;
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "line", (double)line);
-    const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
-    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail"));
     cJSON_AddItemToObject(e, "pointer", ptr ? cJSON_CreateString(ptr) : cJSON_CreateNull());
     cJSON_AddStringToObject(e, "reason", why ? why : "invalid row");
-    cJSON_AddItemToArray(r->errors, e);
+    return e;
+}
+
+/* report_error - one invalid row (set-wise: the batch's, merged at its end) */
+static void report_error(import_report *r, long line, const http_resp *row)
+{
+    int *n = r->pending ? &r->npending : &r->listed;
+    r->invalid++;
+    if (*n >= IMPORT_MAX_ERRORS)
+        return;
+    cJSON *p = row->body ? cJSON_ParseWithLength(row->body, row->body_len) : NULL;
+    const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail"));
+    cJSON_AddItemToArray(r->pending ? r->pending : r->errors, error_entry(line, ptr, why));
+    (*n)++;
     cJSON_Delete(p);
+}
+
+/* entry_line - an error entry's line */
+static double entry_line(const cJSON *e)
+{
+    return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "line"));
+}
+
+/*
+ * merge_errors - a batch's refusals into the report in line order: those of
+ * the C checks (pending, counted already, emptied here) and those of the
+ * set-wise step (refused, in line order, counted here; NULL: none)
+ */
+static void merge_errors(import_report *r, cJSON *refused)
+{
+    cJSON *b = cJSON_IsArray(refused) ? refused : NULL;
+    r->invalid += b ? cJSON_GetArraySize(b) : 0;
+    while (r->pending->child || (b && b->child)) {
+        int from_b =
+            b && b->child &&
+            (r->pending->child == NULL || entry_line(b->child) < entry_line(r->pending->child));
+        cJSON *e = cJSON_DetachItemFromArray(from_b ? b : r->pending, 0);
+        if (from_b) { /* the same members in the same order as the C checks' entries */
+            cJSON *x =
+                error_entry((long)entry_line(e),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "pointer")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "reason")));
+            cJSON_Delete(e);
+            e = x;
+        }
+        if (r->listed < IMPORT_MAX_ERRORS) {
+            cJSON_AddItemToArray(r->errors, e);
+            r->listed++;
+        } else {
+            cJSON_Delete(e);
+        }
+    }
+    r->npending = 0;
+}
+
+/* A staged row's line of COPY text (csvimport.h). */
+struct csvimport_copy {
+    char *buf;       /* the line so far, not NUL-terminated */
+    size_t len, cap; /* bytes used, allocated */
+};
+
+/* copy_reserve - room for more bytes in c; 0, or -1 when out of memory */
+static int copy_reserve(csvimport_copy *c, size_t more)
+{
+    if (c->len + more <= c->cap)
+        return 0;
+    size_t cap = (c->len + more) * 2 + 256;
+    char *buf = realloc(c->buf, cap);
+    if (buf == NULL)
+        return -1;
+    c->buf = buf;
+    c->cap = cap;
+    return 0;
+}
+
+int csvimport_copy_field(csvimport_copy *row, const char *v)
+{
+    if (copy_reserve(row, v ? 2 * strlen(v) + 1 : 3) < 0)
+        return -1;
+    if (row->len)
+        row->buf[row->len++] = '\t';
+    if (v == NULL) {
+        memcpy(row->buf + row->len, "\\N", 2);
+        row->len += 2;
+        return 0;
+    }
+    for (; *v; v++) { /* COPY's text format: backslash, tab, and line ends escaped */
+        char e = *v == '\\' ? '\\' : *v == '\t' ? 't' : *v == '\n' ? 'n' : *v == '\r' ? 'r' : 0;
+        if (e) {
+            row->buf[row->len++] = '\\';
+            row->buf[row->len++] = e;
+        } else {
+            row->buf[row->len++] = *v;
+        }
+    }
+    return 0;
 }
 
 /* line_error - a line refused before it is a row: counted and reported as "line N <what>" */
@@ -99,6 +195,70 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvim
             report_error(r, line, &row);
     }
     free(row.body);
+    return rc;
+}
+
+/* stage_row - one row of a set-wise import checked, and sent to the COPY when it passes; -1 on a
+   failure (out of memory, the database) */
+static int stage_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvimport_def *def,
+                     void *arg, char **f, int nf, const int *col, long line, csvimport_copy *copy,
+                     import_report *r)
+{
+    http_resp row = {0};
+    char num[24];
+    db_err err;
+    int rc = 0;
+    r->rows++;
+    copy->len = 0;
+    snprintf(num, sizeof(num), "%ld", line);
+    int got = csvimport_copy_field(copy, num) < 0
+                  ? CSVIMPORT_FAILED
+                  : def->set->stage(req, ctx, f, nf, col, copy, &row, arg);
+    if (got == CSVIMPORT_STAGED) {
+        if ((rc = copy_reserve(copy, 1)) == 0) {
+            copy->buf[copy->len++] = '\n';
+            if ((rc = db_copy_put(conn, copy->buf, copy->len, &err)) < 0)
+                log_warn("import: %s", err.msg);
+        }
+    } else if (got == CSVIMPORT_EXISTING) {
+        r->existing++;
+    } else if (got == CSVIMPORT_INVALID) {
+        report_error(r, line, &row);
+    } else {
+        rc = -1;
+    }
+    free(row.body);
+    return rc;
+}
+
+/* set_move - end a set-wise batch's COPY (abort: its failure) and, unless it failed, move the
+   batch and merge its refusals into r; 0, or -1 on a failure (the caller rolls back) */
+static int set_move(PGconn *conn, http_req *req, service_ctx *ctx, const csvimport_def *def,
+                    void *arg, import_report *r, int abort)
+{
+    db_err err;
+    PGresult *res = NULL;
+    int rc = -1;
+    if (db_copy_end(conn, abort ? "the import stopped" : NULL, &err) < 0) {
+        if (!abort)
+            log_warn("import: %s", err.msg);
+        return -1;
+    }
+    if ((res = def->set->move(conn, req, ctx, arg, &err)) == NULL) {
+        log_warn("import: %s", err.msg);
+    } else if (PQntuples(res) != 1 || PQnfields(res) != 3) {
+        log_error("import: the set-wise step answered no (imported, existing, refused) row");
+    } else {
+        cJSON *refused = PQgetisnull(res, 0, 2) ? NULL : cJSON_Parse(PQgetvalue(res, 0, 2));
+        if (refused != NULL || PQgetisnull(res, 0, 2)) {
+            r->imported += atol(PQgetvalue(res, 0, 0));
+            r->existing += atol(PQgetvalue(res, 0, 1));
+            merge_errors(r, refused);
+            rc = 0;
+        }
+        cJSON_Delete(refused);
+    }
+    PQclear(res);
     return rc;
 }
 
@@ -176,9 +336,19 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
     size_t cap = 0;
     ssize_t len;
     long lineno = 0, next_line = 1, spanned = 0;
-    import_report r = {0, 0, 0, 0, cJSON_CreateArray()};
+    import_report r = {0, 0, 0, 0, cJSON_CreateArray(), 0, NULL, 0};
     PGconn *conn = NULL;
     int in_batch = 0, failed = 0, header = 0;
+    const csvimport_set *set = def->set;
+    csvimport_copy copy = {NULL, 0, 0};
+    long batch_line = 0, batch = set ? IMPORT_SET_BATCH : IMPORT_BATCH;
+    if (set && (r.pending = cJSON_CreateArray()) == NULL) {
+        cJSON_Delete(r.errors);
+        if (cd != (iconv_t)-1)
+            iconv_close(cd);
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        return;
+    }
 
     while (!failed && (len = csv_read_record(in, &line, &cap, &spanned)) >= 0) {
         lineno = next_line;
@@ -219,12 +389,26 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
                 break;
             }
             in_batch = 1;
+            batch_line = lineno;
+            db_err dberr;
+            if (set && db_copy_begin(conn, set->copy_sql, &dberr) < 0) {
+                log_warn("import: %s", dberr.msg);
+                in_batch = 2; /* no COPY to end */
+                failed = 1;
+                break;
+            }
         }
-        if (import_row(conn, req, ctx, def, arg, f, nf, col, lineno, &r) < 0) {
+        if ((set ? stage_row(conn, req, ctx, def, arg, f, nf, col, lineno, &copy, &r)
+                 : import_row(conn, req, ctx, def, arg, f, nf, col, lineno, &r)) < 0) {
             failed = 1;
             break;
         }
-        if (r.rows % IMPORT_BATCH == 0) {
+        if (r.rows % batch == 0) {
+            if (set && set_move(conn, req, ctx, def, arg, &r, 0) < 0) {
+                in_batch = 2; /* its COPY ended */
+                failed = 1;
+                break;
+            }
             if (service_tx_end(ctx, conn, 1, resp) < 0)
                 failed = 2;
             in_batch = 0;
@@ -235,21 +419,28 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
                      "the import stopped at line %ld: the file could not be read", next_line);
         failed = 2;
     }
+    if (in_batch && set && in_batch != 2 && set_move(conn, req, ctx, def, arg, &r, failed) < 0 &&
+        !failed)
+        failed = 1;
     if (in_batch) {
         if (failed)
             service_tx_end(ctx, conn, 0, NULL);
         else if (service_tx_end(ctx, conn, 1, resp) < 0)
             failed = 2;
     }
+    if (set && !failed) /* the refusals of lines after the last batch */
+        merge_errors(&r, NULL);
+    cJSON_Delete(r.pending);
+    free(copy.buf);
     free(line);
     free(text);
     if (cd != (iconv_t)-1)
         iconv_close(cd);
-    if (failed == 1)
+    if (failed == 1) /* set-wise, a batch is kept whole or not at all */
         http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
                      "the import stopped at line %ld; rows before it were kept, and importing "
                      "the file again adds only the rest",
-                     lineno);
+                     set ? batch_line : lineno);
     if (failed) {
         cJSON_Delete(r.errors);
         return;
