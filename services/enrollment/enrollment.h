@@ -83,6 +83,10 @@ int enrollment_household_fields(const cJSON *body, household_input *in, http_res
 void enrollment_household_columns(const household_input *in, char num[3][24],
                                   const char *v[ENROLLMENT_HOUSEHOLD_COLS]);
 
+/* enrollment_scope_sql - the caller's scope as a PostgreSQL array of code prefixes (in_scope in
+   the schema) written into buf, or NULL for the admin (everywhere) */
+const char *enrollment_scope_sql(const http_req *req, char *buf, size_t len);
+
 /* --- handlers --- */
 void enrollment_households_create(http_req *req, http_resp *resp, void *ctx);
 void enrollment_households_list(http_req *req, http_resp *resp, void *ctx);

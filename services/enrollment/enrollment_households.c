@@ -378,8 +378,7 @@ out:
     cJSON_Delete(body);
 }
 
-/* scope_sql - the caller's scope as a PostgreSQL array of code prefixes, NULL for the admin */
-static const char *scope_sql(const http_req *req, char *buf, size_t len)
+const char *enrollment_scope_sql(const http_req *req, char *buf, size_t len)
 {
     return req->auth.role == ROLE_ADMIN ? NULL : auth_scope_array(&req->auth, buf, len);
 }
@@ -456,7 +455,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
     const char *params[7] = {cursor,
                              village,
                              low,
-                             scope_sql(req, scope, sizeof(scope)),
+                             enrollment_scope_sql(req, scope, sizeof(scope)),
                              limit_sql,
                              q,
                              index[0] ? index : NULL};
@@ -477,7 +476,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
 void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
 {
     char scope[AUTH_SCOPE_ARRAY_LEN];
-    const char *params[2] = {req->params[0], scope_sql(req, scope, sizeof(scope))};
+    const char *params[2] = {req->params[0], enrollment_scope_sql(req, scope, sizeof(scope))};
     if (!crypto_uuid_valid(params[0])) {
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
         return;
@@ -528,8 +527,9 @@ void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
 void enrollment_stats(http_req *req, http_resp *resp, void *ctx)
 {
     char scope[AUTH_SCOPE_ARRAY_LEN];
-    const char *params[1] = {
-        req->auth.role == ROLE_COORDINATOR ? scope_sql(req, scope, sizeof(scope)) : NULL};
+    const char *params[1] = {req->auth.role == ROLE_COORDINATOR
+                                 ? enrollment_scope_sql(req, scope, sizeof(scope))
+                                 : NULL};
     page_query_one(
         ctx, resp,
         "WITH h AS (SELECT h.*, v.side FROM households h JOIN villages v ON v.code = "

@@ -455,8 +455,39 @@ def test_import_set_wise(c):
                          again.json["invalid"]), (0, 4, 2), "a replay adds nothing")
 
 
+def test_enroll_in_one_statement(c):
+    """POST .../enrollments is one command in the database (enrollment_register):
+    its Idempotency-Key replayed and refused for another body, the household's
+    absence and scope answered, one enrollment.started per enrollment."""
+    pid = new_project()
+    hid = http("POST", BASE + "/v1/households", household(fresh_id()), tok=COORD_ZJ).json["id"]
+    url = BASE + "/v1/households/%s/enrollments" % hid
+    body = {"project_id": pid, "kind": "employment", "monthly_wage_fen": 350000,
+            "start_date": "2026-03-01"}
+    key = {"Idempotency-Key": unique("enr")}
+    r = http("POST", url, body, tok=COORD_ZJ, headers=key)
+    if not c.eq(r.status, 201, "enrolled (%r)" % r):
+        return
+    eid = r.json["id"]
+    c.eq(r.headers.get("Location"), "/v1/households/%s/enrollments/%s" % (hid, eid), "Location")
+    c.check("phone" not in r.json and "head_name" not in r.json and
+            r.json["monthly_wage_fen"] == 350000, "the answer without the head's name and phone")
+    again = http("POST", url, body, tok=COORD_ZJ, headers=key)
+    c.eq((again.status, (again.json or {}).get("id")), (201, eid), "a replay answers the first")
+    c.eq(http("POST", url, dict(body, monthly_wage_fen=1), tok=COORD_ZJ, headers=key).status, 422,
+         "the key reused for another body")
+    c.eq(http("POST", url, body, tok=token("coordinator", regions=[SH])).status, 403,
+         "another village's coordinator")
+    gone = BASE + "/v1/households/%s/enrollments" % uuid.uuid4()
+    c.eq(http("POST", gone, body, tok=ADMIN).status, 404, "no such household")
+    ev = psql("SELECT payload->>'type', payload->'data'->>'phone' IS NOT NULL FROM "
+              "enrollment.outbox WHERE key = '%s' AND payload->'data'->>'id' = '%s'" % (hid, eid))
+    c.eq(ev, [["enrollment.started", "t"]], "one event, with what consumers need")
+
+
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
                   test_strict_input_and_scope_edge, test_enroll_and_end, test_import,
                   test_import_line_endings, test_households_reached_by_project, test_search,
-                  test_demo_figures, test_register_in_one_statement, test_import_set_wise])
+                  test_demo_figures, test_register_in_one_statement, test_import_set_wise,
+                  test_enroll_in_one_statement])
