@@ -6,9 +6,11 @@
  * quoted fields across lines), so a file of any size is never held in
  * memory. Errors name the physical line a record starts on. Trusts nothing of the file: bytes that
  * are neither UTF-8 nor GB 18030 are reported per line, and only the importer's row function
- * decides what a row means. A set-wise importer's rows go to the database by COPY, a batch at a
- * time (IMPORT_SET_BATCH rows, one transaction each); what is held in memory is one row's COPY
- * line and at most IMPORT_MAX_ERRORS refusals of the batch, whatever the file's size.
+ * decides what a row means. A set-wise importer's rows are checked in C and their COPY lines
+ * gathered, a batch at a time (IMPORT_SET_BATCH rows); a full batch goes to the database in one
+ * short transaction (COPY, the move, commit), so that no transaction stays open while C works
+ * and no COPY outlasts the statement timeout. Held in memory: one batch's COPY lines (a few
+ * MiB) and at most IMPORT_MAX_ERRORS refusals, whatever the file's size.
  */
 #include "core/csvimport.h"
 
@@ -22,7 +24,10 @@
 #include "util/utf8.h"
 
 #define IMPORT_BATCH 500
-#define IMPORT_SET_BATCH 10000
+#define IMPORT_SET_BATCH 2000
+/* a set-wise batch's statements may take longer than a request's (DB_STATEMENT_TIMEOUT_MS) on
+   a loaded server: their own bound, for this transaction only */
+#define IMPORT_SET_TIMEOUT "SET LOCAL statement_timeout = '60s'"
 #define IMPORT_MAX_ERRORS 1000
 #define IMPORT_SAMPLE 65536
 
@@ -111,9 +116,9 @@ static void merge_errors(import_report *r, cJSON *refused)
     r->npending = 0;
 }
 
-/* A staged row's line of COPY text (csvimport.h). */
+/* A batch's COPY text, a staged row's fields being appended (csvimport.h). */
 struct csvimport_copy {
-    char *buf;       /* the line so far, not NUL-terminated */
+    char *buf;       /* the lines so far, not NUL-terminated */
     size_t len, cap; /* bytes used, allocated */
 };
 
@@ -198,28 +203,31 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvim
     return rc;
 }
 
-/* stage_row - one row of a set-wise import checked, and sent to the COPY when it passes; -1 on a
-   failure (out of memory, the database) */
-static int stage_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvimport_def *def,
-                     void *arg, char **f, int nf, const int *col, long line, csvimport_copy *copy,
-                     import_report *r)
+/* stage_row - one row of a set-wise import checked, and its COPY line added to the batch's when
+   it passes; -1 when out of memory */
+static int stage_row(http_req *req, service_ctx *ctx, const csvimport_def *def, void *arg, char **f,
+                     int nf, const int *col, long line, csvimport_copy *copy, import_report *r)
 {
     http_resp row = {0};
     char num[24];
-    db_err err;
+    size_t start = copy->len, used;
     int rc = 0;
     r->rows++;
-    copy->len = 0;
-    snprintf(num, sizeof(num), "%ld", line);
-    int got = csvimport_copy_field(copy, num) < 0
-                  ? CSVIMPORT_FAILED
-                  : def->set->stage(req, ctx, f, nf, col, copy, &row, arg);
+    int n = snprintf(num, sizeof(num), "%ld", line);
+    int got = copy_reserve(copy, (size_t)n) < 0 ? CSVIMPORT_FAILED : CSVIMPORT_STAGED;
+    if (got == CSVIMPORT_STAGED) { /* the line number, then the fields, each after a tab */
+        memcpy(copy->buf + start, num, (size_t)n);
+        copy->len = start + (size_t)n;
+        got = def->set->stage(req, ctx, f, nf, col, copy, &row, arg);
+    }
+    used = copy->len;
+    copy->len = start; /* the batch so far, unless the row is staged */
     if (got == CSVIMPORT_STAGED) {
-        if ((rc = copy_reserve(copy, 1)) == 0) {
+        copy->len = used;
+        if ((rc = copy_reserve(copy, 1)) == 0)
             copy->buf[copy->len++] = '\n';
-            if ((rc = db_copy_put(conn, copy->buf, copy->len, &err)) < 0)
-                log_warn("import: %s", err.msg);
-        }
+        else
+            copy->len = start;
     } else if (got == CSVIMPORT_EXISTING) {
         r->existing++;
     } else if (got == CSVIMPORT_INVALID) {
@@ -231,20 +239,35 @@ static int stage_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvimp
     return rc;
 }
 
-/* set_move - end a set-wise batch's COPY (abort: its failure) and, unless it failed, move the
-   batch and merge its refusals into r; 0, or -1 on a failure (the caller rolls back) */
-static int set_move(PGconn *conn, http_req *req, service_ctx *ctx, const csvimport_def *def,
-                    void *arg, import_report *r, int abort)
+/*
+ * set_flush - a set-wise batch to the database in one transaction: its
+ * staged lines by COPY, the importer's move, its refusals merged into r
+ * (the C checks' alone when nothing was staged), the commit. 0; -1 on a
+ * database failure (rolled back); -2 when no connection or the commit
+ * failed (resp holds the 503).
+ */
+static int set_flush(service_ctx *ctx, http_req *req, http_resp *resp, const csvimport_def *def,
+                     void *arg, csvimport_copy *copy, import_report *r)
 {
     db_err err;
     PGresult *res = NULL;
     int rc = -1;
-    if (db_copy_end(conn, abort ? "the import stopped" : NULL, &err) < 0) {
-        if (!abort)
-            log_warn("import: %s", err.msg);
-        return -1;
+    if (copy->len == 0) {
+        merge_errors(r, NULL);
+        return 0;
     }
-    if ((res = def->set->move(conn, req, ctx, arg, &err)) == NULL) {
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return -2;
+    if (db_run(conn, IMPORT_SET_TIMEOUT, 0, NULL, &err) < 0 ||
+        db_copy_begin(conn, def->set->copy_sql, &err) < 0) {
+        log_warn("import: %s", err.msg);
+    } else if (db_copy_put(conn, copy->buf, copy->len, &err) < 0) {
+        log_warn("import: %s", err.msg);
+        db_copy_end(conn, "the import stopped", NULL);
+    } else if (db_copy_end(conn, NULL, &err) < 0) {
+        log_warn("import: %s", err.msg);
+    } else if ((res = def->set->move(conn, req, ctx, arg, &err)) == NULL) {
         log_warn("import: %s", err.msg);
     } else if (PQntuples(res) != 1 || PQnfields(res) != 3) {
         log_error("import: the set-wise step answered no (imported, existing, refused) row");
@@ -259,7 +282,12 @@ static int set_move(PGconn *conn, http_req *req, service_ctx *ctx, const csvimpo
         cJSON_Delete(refused);
     }
     PQclear(res);
-    return rc;
+    copy->len = 0;
+    if (rc < 0) {
+        service_tx_end(ctx, conn, 0, NULL);
+        return -1;
+    }
+    return service_tx_end(ctx, conn, 1, resp) < 0 ? -2 : 0;
 }
 
 /* header_columns - map the header's names to columns; the missing required ones in err */
@@ -340,7 +368,7 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
     PGconn *conn = NULL;
     int in_batch = 0, failed = 0, header = 0;
     const csvimport_set *set = def->set;
-    csvimport_copy copy = {NULL, 0, 0};
+    csvimport_copy copy = {NULL, 0, 0}; /* set-wise: the batch's COPY lines */
     long batch_line = 0, batch = set ? IMPORT_SET_BATCH : IMPORT_BATCH;
     if (set && (r.pending = cJSON_CreateArray()) == NULL) {
         cJSON_Delete(r.errors);
@@ -383,32 +411,36 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
             header = 1;
             continue;
         }
+        if (set) { /* checked in C now, written a batch at a time */
+            if (batch_line == 0)
+                batch_line = lineno;
+            if (stage_row(req, ctx, def, arg, f, nf, col, lineno, &copy, &r) < 0) {
+                http_problem(resp, 503, "unavailable", "Out of memory", NULL,
+                             "the import stopped at line %ld; try again shortly", lineno);
+                failed = 2;
+                break;
+            }
+            if (r.rows % batch == 0) {
+                int rc = set_flush(ctx, req, resp, def, arg, &copy, &r);
+                failed = rc == -1 ? 1 : rc == -2 ? 2 : 0;
+                if (failed)
+                    break;
+                batch_line = 0;
+            }
+            continue;
+        }
         if (!in_batch) {
             if ((conn = service_tx_begin(ctx, resp)) == NULL) {
                 failed = 2;
                 break;
             }
             in_batch = 1;
-            batch_line = lineno;
-            db_err dberr;
-            if (set && db_copy_begin(conn, set->copy_sql, &dberr) < 0) {
-                log_warn("import: %s", dberr.msg);
-                in_batch = 2; /* no COPY to end */
-                failed = 1;
-                break;
-            }
         }
-        if ((set ? stage_row(conn, req, ctx, def, arg, f, nf, col, lineno, &copy, &r)
-                 : import_row(conn, req, ctx, def, arg, f, nf, col, lineno, &r)) < 0) {
+        if (import_row(conn, req, ctx, def, arg, f, nf, col, lineno, &r) < 0) {
             failed = 1;
             break;
         }
         if (r.rows % batch == 0) {
-            if (set && set_move(conn, req, ctx, def, arg, &r, 0) < 0) {
-                in_batch = 2; /* its COPY ended */
-                failed = 1;
-                break;
-            }
             if (service_tx_end(ctx, conn, 1, resp) < 0)
                 failed = 2;
             in_batch = 0;
@@ -419,17 +451,16 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
                      "the import stopped at line %ld: the file could not be read", next_line);
         failed = 2;
     }
-    if (in_batch && set && in_batch != 2 && set_move(conn, req, ctx, def, arg, &r, failed) < 0 &&
-        !failed)
-        failed = 1;
+    if (set && !failed) { /* the last batch, and the refusals of lines after it */
+        int rc = set_flush(ctx, req, resp, def, arg, &copy, &r);
+        failed = rc == -1 ? 1 : rc == -2 ? 2 : 0;
+    }
     if (in_batch) {
         if (failed)
             service_tx_end(ctx, conn, 0, NULL);
         else if (service_tx_end(ctx, conn, 1, resp) < 0)
             failed = 2;
     }
-    if (set && !failed) /* the refusals of lines after the last batch */
-        merge_errors(&r, NULL);
     cJSON_Delete(r.pending);
     free(copy.buf);
     free(line);

@@ -12,8 +12,8 @@
  *
  * A set-wise importer (csvimport_def.set) checks each row in C the same
  * way but writes nothing per row: the rows that pass are streamed with COPY
- * into a staging table, and each batch is then checked and moved by one
- * statement of its own (the checks that need the database, done over the
+ * into a staging table a batch at a time, and each batch is then checked
+ * and moved by one statement of its own (the checks that need the database, done over the
  * whole batch), which also reports the rows it refused; the report merges
  * them with the C checks' by line, so it reads as a row-by-row import's.
  * The answer, either way:
@@ -47,7 +47,8 @@ enum {
 typedef int (*csvimport_row_fn)(PGconn *conn, http_req *req, service_ctx *ctx, char **f, int nf,
                                 const int *col, http_resp *row, void *arg);
 
-/* csvimport_copy - one staged row's line of COPY text, being built (csvimport_copy_field) */
+/* csvimport_copy - a batch's COPY text, to which a staged row's fields are appended
+   (csvimport_copy_field) */
 typedef struct csvimport_copy csvimport_copy;
 
 /* csvimport_copy_field - append field v (NULL: SQL NULL) to the row, escaped for COPY's text

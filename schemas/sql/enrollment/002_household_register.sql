@@ -7,6 +7,32 @@
 -- database (the village is known, the ID number is not registered), writes
 -- the rows and their household.registered events, and answers.
 
+-- households_json: household_json (001) of each household of ids, in one
+-- query (an import's batch of events); household_json is redefined on it,
+-- so that a household reads the same whichever way it is asked for.
+CREATE FUNCTION households_json(ids uuid[]) RETURNS TABLE (id uuid, household jsonb)
+LANGUAGE sql STABLE AS $$
+    SELECT h.id, jsonb_build_object(
+        'id', h.id, 'head_name', h.head_name, 'id_number', h.id_masked, 'phone', h.phone,
+        'village_code', h.village_code, 'town', v.town, 'side', v.side,
+        'members_count', h.members_count,
+        'low_income', jsonb_build_object('certified', h.low_income, 'year', h.low_income_year,
+                                         'baseline_per_capita_fen', h.baseline_per_capita_fen),
+        'members', coalesce(m.members, '[]'),
+        'created_at', h.created_at, 'updated_at', h.updated_at, 'version', h.version)
+    FROM households h JOIN villages v ON v.code = h.village_code
+    LEFT JOIN LATERAL (
+        SELECT jsonb_agg(jsonb_build_object('name', m.name, 'relation', m.relation,
+                                            'birth_year', m.birth_year, 'id_number', m.id_masked)
+                         ORDER BY m.position) AS members
+        FROM household_members m WHERE m.household_id = h.id) m ON true
+    WHERE h.id = ANY (ids)
+$$;
+
+CREATE OR REPLACE FUNCTION household_json(hid uuid) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT j.household FROM households_json(ARRAY[hid]) j
+$$;
+
 -- household_event_data: a household's event data, its JSON (household_json)
 -- without the ID numbers, the household's and its members'; what every
 -- households.v1 event about a household carries.
@@ -167,8 +193,8 @@ BEGIN
     INSERT INTO outbox (event_id, topic, key, payload)
         SELECT s.event_id, p_topic, s.id::text,
                p_event || jsonb_build_object('id', s.event_id, 'subject', s.id,
-                                             'data', household_event_data(household_json(s.id)))
-        FROM household_import_rows s JOIN unnest(ids) AS i(id) ON i.id = s.id
+                                             'data', household_event_data(j.household))
+        FROM households_json(ids) j JOIN household_import_rows s ON s.id = j.id
         ORDER BY s.line;
     DELETE FROM household_import_rows;
 END
