@@ -45,12 +45,13 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- household_unknown_village: the 422 of a village the read model does not
--- know, or NULL when it knows it
+-- know, or NULL when it knows it. (The parameters are text; compared with the
+-- char(n) columns as char(n), or the index goes unused.)
 CREATE FUNCTION household_unknown_village(p_village text) RETURNS command_result
 LANGUAGE sql STABLE AS $$
     SELECT command_problem(422, 'unknown-region', 'Unknown village', '/village_code',
                            format('village %s is not known (regions.v1)', p_village))
-    WHERE NOT EXISTS (SELECT 1 FROM villages WHERE code = p_village)
+    WHERE NOT EXISTS (SELECT 1 FROM villages WHERE code = p_village::char(12))
 $$;
 
 -- household_duplicate: the 409 of an ID number registered as household
@@ -88,7 +89,7 @@ BEGIN
     IF r.status IS NOT NULL THEN
         RETURN r;
     END IF;
-    SELECT id INTO existing FROM households WHERE id_index = p_id_index;
+    SELECT id INTO existing FROM households WHERE id_index = p_id_index::char(64);
     IF FOUND THEN
         RETURN household_duplicate(existing);
     END IF;
@@ -108,7 +109,7 @@ BEGIN
         -- key's claim, taken back so that the 409 is not remembered under it
         DELETE FROM idempotency_keys i WHERE p_key IS NOT NULL AND i.principal = p_principal
             AND i.key = p_key;
-        SELECT id INTO existing FROM households WHERE id_index = p_id_index;
+        SELECT id INTO existing FROM households WHERE id_index = p_id_index::char(64);
         RETURN household_duplicate(existing);
     END IF;
     INSERT INTO household_members (household_id, position, name, relation, birth_year, id_enc,
