@@ -6,7 +6,11 @@
  * quoted fields across lines), so a file of any size is never held in
  * memory. Errors name the physical line a record starts on. Trusts nothing of the file: bytes that
  * are neither UTF-8 nor GB 18030 are reported per line, and only the importer's row function
- * decides what a row means.
+ * decides what a row means. A set-wise importer's rows are checked in C and their COPY lines
+ * gathered, a batch at a time (IMPORT_SET_BATCH rows); a full batch goes to the database in one
+ * short transaction (COPY, the move, commit), so that no transaction stays open while C works
+ * and no COPY outlasts the statement timeout. Held in memory: one batch's COPY lines (a few
+ * MiB) and at most IMPORT_MAX_ERRORS refusals, whatever the file's size.
  */
 #include "core/csvimport.h"
 
@@ -16,9 +20,14 @@
 #include <string.h>
 
 #include "util/csv.h"
+#include "util/log.h"
 #include "util/utf8.h"
 
 #define IMPORT_BATCH 500
+#define IMPORT_SET_BATCH 2000
+/* a set-wise batch's statements may take longer than a request's (DB_STATEMENT_TIMEOUT_MS) on
+   a loaded server: their own bound, for this transaction only */
+#define IMPORT_SET_TIMEOUT "SET LOCAL statement_timeout = '60s'"
 #define IMPORT_MAX_ERRORS 1000
 #define IMPORT_SAMPLE 65536
 
@@ -38,24 +47,116 @@ static char *to_utf8(iconv_t cd, const char *line, size_t n)
 
 typedef struct import_report {
     long rows, imported, existing, invalid;
-    cJSON *errors; /* [{line, pointer, reason}] up to IMPORT_MAX_ERRORS */
+    cJSON *errors;  /* [{line, pointer, reason}] up to IMPORT_MAX_ERRORS */
+    int listed;     /* entries of errors */
+    cJSON *pending; /* set-wise: the C checks' refusals of the batch (same cap), or NULL */
+    int npending;   /* entries of pending */
 } import_report;
 
-/* report_error - one invalid row */
-static void report_error(import_report *r, long line, const http_resp *row)
+/* error_entry - {line, pointer, reason} (pointer NULL: null) */
+static cJSON *error_entry(long line, const char *ptr, const char *why)
 {
-    r->invalid++;
-    if (cJSON_GetArraySize(r->errors) >= IMPORT_MAX_ERRORS)
-        return;
-    cJSON *p = row->body ? cJSON_ParseWithLength(row->body, row->body_len) : NULL;
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "line", (double)line);
-    const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
-    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail"));
     cJSON_AddItemToObject(e, "pointer", ptr ? cJSON_CreateString(ptr) : cJSON_CreateNull());
     cJSON_AddStringToObject(e, "reason", why ? why : "invalid row");
-    cJSON_AddItemToArray(r->errors, e);
+    return e;
+}
+
+/* report_error - one invalid row (set-wise: the batch's, merged at its end) */
+static void report_error(import_report *r, long line, const http_resp *row)
+{
+    int *n = r->pending ? &r->npending : &r->listed;
+    r->invalid++;
+    if (*n >= IMPORT_MAX_ERRORS)
+        return;
+    cJSON *p = row->body ? cJSON_ParseWithLength(row->body, row->body_len) : NULL;
+    const char *ptr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "pointer"));
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "detail"));
+    cJSON_AddItemToArray(r->pending ? r->pending : r->errors, error_entry(line, ptr, why));
+    (*n)++;
     cJSON_Delete(p);
+}
+
+/* entry_line - an error entry's line */
+static double entry_line(const cJSON *e)
+{
+    return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "line"));
+}
+
+/*
+ * merge_errors - a batch's refusals into the report in line order: those of
+ * the C checks (pending, counted already, emptied here) and those of the
+ * set-wise step (refused, in line order, counted here; NULL: none)
+ */
+static void merge_errors(import_report *r, cJSON *refused)
+{
+    cJSON *b = cJSON_IsArray(refused) ? refused : NULL;
+    r->invalid += b ? cJSON_GetArraySize(b) : 0;
+    while (r->pending->child || (b && b->child)) {
+        int from_b =
+            b && b->child &&
+            (r->pending->child == NULL || entry_line(b->child) < entry_line(r->pending->child));
+        cJSON *e = cJSON_DetachItemFromArray(from_b ? b : r->pending, 0);
+        if (from_b) { /* the same members in the same order as the C checks' entries */
+            cJSON *x =
+                error_entry((long)entry_line(e),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "pointer")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "reason")));
+            cJSON_Delete(e);
+            e = x;
+        }
+        if (r->listed < IMPORT_MAX_ERRORS) {
+            cJSON_AddItemToArray(r->errors, e);
+            r->listed++;
+        } else {
+            cJSON_Delete(e);
+        }
+    }
+    r->npending = 0;
+}
+
+/* A batch's COPY text, a staged row's fields being appended (csvimport.h). */
+struct csvimport_copy {
+    char *buf;       /* the lines so far, not NUL-terminated */
+    size_t len, cap; /* bytes used, allocated */
+};
+
+/* copy_reserve - room for more bytes in c; 0, or -1 when out of memory */
+static int copy_reserve(csvimport_copy *c, size_t more)
+{
+    if (c->len + more <= c->cap)
+        return 0;
+    size_t cap = (c->len + more) * 2 + 256;
+    char *buf = realloc(c->buf, cap);
+    if (buf == NULL)
+        return -1;
+    c->buf = buf;
+    c->cap = cap;
+    return 0;
+}
+
+int csvimport_copy_field(csvimport_copy *row, const char *v)
+{
+    if (copy_reserve(row, v ? 2 * strlen(v) + 1 : 3) < 0)
+        return -1;
+    if (row->len)
+        row->buf[row->len++] = '\t';
+    if (v == NULL) {
+        memcpy(row->buf + row->len, "\\N", 2);
+        row->len += 2;
+        return 0;
+    }
+    for (; *v; v++) { /* COPY's text format: backslash, tab, and line ends escaped */
+        char e = *v == '\\' ? '\\' : *v == '\t' ? 't' : *v == '\n' ? 'n' : *v == '\r' ? 'r' : 0;
+        if (e) {
+            row->buf[row->len++] = '\\';
+            row->buf[row->len++] = e;
+        } else {
+            row->buf[row->len++] = *v;
+        }
+    }
+    return 0;
 }
 
 /* line_error - a line refused before it is a row: counted and reported as "line N <what>" */
@@ -100,6 +201,93 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, const csvim
     }
     free(row.body);
     return rc;
+}
+
+/* stage_row - one row of a set-wise import checked, and its COPY line added to the batch's when
+   it passes; -1 when out of memory */
+static int stage_row(http_req *req, service_ctx *ctx, const csvimport_def *def, void *arg, char **f,
+                     int nf, const int *col, long line, csvimport_copy *copy, import_report *r)
+{
+    http_resp row = {0};
+    char num[24];
+    size_t start = copy->len, used;
+    int rc = 0;
+    r->rows++;
+    int n = snprintf(num, sizeof(num), "%ld", line);
+    int got = copy_reserve(copy, (size_t)n) < 0 ? CSVIMPORT_FAILED : CSVIMPORT_STAGED;
+    if (got == CSVIMPORT_STAGED) { /* the line number, then the fields, each after a tab */
+        memcpy(copy->buf + start, num, (size_t)n);
+        copy->len = start + (size_t)n;
+        got = def->set->stage(req, ctx, f, nf, col, copy, &row, arg);
+    }
+    used = copy->len;
+    copy->len = start; /* the batch so far, unless the row is staged */
+    if (got == CSVIMPORT_STAGED) {
+        copy->len = used;
+        if ((rc = copy_reserve(copy, 1)) == 0)
+            copy->buf[copy->len++] = '\n';
+        else
+            copy->len = start;
+    } else if (got == CSVIMPORT_EXISTING) {
+        r->existing++;
+    } else if (got == CSVIMPORT_INVALID) {
+        report_error(r, line, &row);
+    } else {
+        rc = -1;
+    }
+    free(row.body);
+    return rc;
+}
+
+/*
+ * set_flush - a set-wise batch to the database in one transaction: its
+ * staged lines by COPY, the importer's move, its refusals merged into r
+ * (the C checks' alone when nothing was staged), the commit. 0; -1 on a
+ * database failure (rolled back); -2 when no connection or the commit
+ * failed (resp holds the 503).
+ */
+static int set_flush(service_ctx *ctx, http_req *req, http_resp *resp, const csvimport_def *def,
+                     void *arg, csvimport_copy *copy, import_report *r)
+{
+    db_err err;
+    PGresult *res = NULL;
+    int rc = -1;
+    if (copy->len == 0) {
+        merge_errors(r, NULL);
+        return 0;
+    }
+    PGconn *conn = service_tx_begin(ctx, resp);
+    if (conn == NULL)
+        return -2;
+    if (db_run(conn, IMPORT_SET_TIMEOUT, 0, NULL, &err) < 0 ||
+        db_copy_begin(conn, def->set->copy_sql, &err) < 0) {
+        log_warn("import: %s", err.msg);
+    } else if (db_copy_put(conn, copy->buf, copy->len, &err) < 0) {
+        log_warn("import: %s", err.msg);
+        db_copy_end(conn, "the import stopped", NULL);
+    } else if (db_copy_end(conn, NULL, &err) < 0) {
+        log_warn("import: %s", err.msg);
+    } else if ((res = def->set->move(conn, req, ctx, arg, &err)) == NULL) {
+        log_warn("import: %s", err.msg);
+    } else if (PQntuples(res) != 1 || PQnfields(res) != 3) {
+        log_error("import: the set-wise step answered no (imported, existing, refused) row");
+    } else {
+        cJSON *refused = PQgetisnull(res, 0, 2) ? NULL : cJSON_Parse(PQgetvalue(res, 0, 2));
+        if (refused != NULL || PQgetisnull(res, 0, 2)) {
+            r->imported += atol(PQgetvalue(res, 0, 0));
+            r->existing += atol(PQgetvalue(res, 0, 1));
+            merge_errors(r, refused);
+            rc = 0;
+        }
+        cJSON_Delete(refused);
+    }
+    PQclear(res);
+    copy->len = 0;
+    if (rc < 0) {
+        service_tx_end(ctx, conn, 0, NULL);
+        return -1;
+    }
+    return service_tx_end(ctx, conn, 1, resp) < 0 ? -2 : 0;
 }
 
 /* header_columns - map the header's names to columns; the missing required ones in err */
@@ -176,9 +364,19 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
     size_t cap = 0;
     ssize_t len;
     long lineno = 0, next_line = 1, spanned = 0;
-    import_report r = {0, 0, 0, 0, cJSON_CreateArray()};
+    import_report r = {0, 0, 0, 0, cJSON_CreateArray(), 0, NULL, 0};
     PGconn *conn = NULL;
     int in_batch = 0, failed = 0, header = 0;
+    const csvimport_set *set = def->set;
+    csvimport_copy copy = {NULL, 0, 0}; /* set-wise: the batch's COPY lines */
+    long batch_line = 0, batch = set ? IMPORT_SET_BATCH : IMPORT_BATCH;
+    if (set && (r.pending = cJSON_CreateArray()) == NULL) {
+        cJSON_Delete(r.errors);
+        if (cd != (iconv_t)-1)
+            iconv_close(cd);
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        return;
+    }
 
     while (!failed && (len = csv_read_record(in, &line, &cap, &spanned)) >= 0) {
         lineno = next_line;
@@ -213,6 +411,24 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
             header = 1;
             continue;
         }
+        if (set) { /* checked in C now, written a batch at a time */
+            if (batch_line == 0)
+                batch_line = lineno;
+            if (stage_row(req, ctx, def, arg, f, nf, col, lineno, &copy, &r) < 0) {
+                http_problem(resp, 503, "unavailable", "Out of memory", NULL,
+                             "the import stopped at line %ld; try again shortly", lineno);
+                failed = 2;
+                break;
+            }
+            if (r.rows % batch == 0) {
+                int rc = set_flush(ctx, req, resp, def, arg, &copy, &r);
+                failed = rc == -1 ? 1 : rc == -2 ? 2 : 0;
+                if (failed)
+                    break;
+                batch_line = 0;
+            }
+            continue;
+        }
         if (!in_batch) {
             if ((conn = service_tx_begin(ctx, resp)) == NULL) {
                 failed = 2;
@@ -224,7 +440,7 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
             failed = 1;
             break;
         }
-        if (r.rows % IMPORT_BATCH == 0) {
+        if (r.rows % batch == 0) {
             if (service_tx_end(ctx, conn, 1, resp) < 0)
                 failed = 2;
             in_batch = 0;
@@ -235,21 +451,27 @@ void csvimport_run(service_ctx *ctx, http_req *req, http_resp *resp, const csvim
                      "the import stopped at line %ld: the file could not be read", next_line);
         failed = 2;
     }
+    if (set && !failed) { /* the last batch, and the refusals of lines after it */
+        int rc = set_flush(ctx, req, resp, def, arg, &copy, &r);
+        failed = rc == -1 ? 1 : rc == -2 ? 2 : 0;
+    }
     if (in_batch) {
         if (failed)
             service_tx_end(ctx, conn, 0, NULL);
         else if (service_tx_end(ctx, conn, 1, resp) < 0)
             failed = 2;
     }
+    cJSON_Delete(r.pending);
+    free(copy.buf);
     free(line);
     free(text);
     if (cd != (iconv_t)-1)
         iconv_close(cd);
-    if (failed == 1)
+    if (failed == 1) /* set-wise, a batch is kept whole or not at all */
         http_problem(resp, 503, "unavailable", "Database unavailable", NULL,
                      "the import stopped at line %ld; rows before it were kept, and importing "
                      "the file again adds only the rest",
-                     lineno);
+                     set ? batch_line : lineno);
     if (failed) {
         cJSON_Delete(r.errors);
         return;

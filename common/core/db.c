@@ -17,6 +17,7 @@
 #include "core/db.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -295,6 +296,44 @@ int db_run(PGconn *conn, const char *sql, int n, const char *const *params, db_e
     PGresult *res = db_exec(conn, sql, n, params, err);
     PQclear(res);
     return res ? 0 : -1;
+}
+
+int db_copy_begin(PGconn *conn, const char *sql, db_err *err)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) == PGRES_COPY_IN) {
+        PQclear(res);
+        return 0;
+    }
+    err_set(err, res, conn, "COPY did not start");
+    PQclear(res);
+    return -1;
+}
+
+int db_copy_put(PGconn *conn, const char *buf, size_t n, db_err *err)
+{
+    if (n > INT_MAX || PQputCopyData(conn, buf, (int)n) != 1) {
+        err_set(err, NULL, conn, "COPY data not sent");
+        return -1;
+    }
+    return 0;
+}
+
+int db_copy_end(PGconn *conn, const char *abort, db_err *err)
+{
+    int rc = PQputCopyEnd(conn, abort) == 1 ? 0 : -1;
+    PGresult *res;
+    if (rc < 0)
+        err_set(err, NULL, conn, "COPY not ended");
+    /* the COPY's result, then NULL; any other result means it failed */
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            err_set(err, res, conn, "COPY failed");
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    return abort ? -1 : rc;
 }
 
 /* simple - run a statement without parameters; 0 or -1 with err */

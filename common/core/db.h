@@ -73,6 +73,20 @@ int db_run(PGconn *conn, const char *sql, int n, const char *const *params, db_e
 /* db_err_from - err from a failed result (or, res NULL, from conn's state), else fallback */
 void db_err_from(db_err *err, const PGresult *res, PGconn *conn, const char *fallback);
 
+/*
+ * db_copy_begin / db_copy_put / db_copy_end - a COPY ... FROM STDIN on conn:
+ * begin runs sql (which must start a COPY FROM STDIN), put sends n bytes of
+ * its data (libpq buffers them and sends as its buffer fills), end finishes
+ * it (abort NULL) or makes it fail with that message, and reads the COPY's
+ * result. Each returns 0, or -1 with err (end with an abort message: -1);
+ * after a begin that succeeded, end is called whatever happens before the
+ * connection runs anything else. Bounded by the connection's
+ * statement_timeout, which counts from begin.
+ */
+int db_copy_begin(PGconn *conn, const char *sql, db_err *err);
+int db_copy_put(PGconn *conn, const char *buf, size_t n, db_err *err);
+int db_copy_end(PGconn *conn, const char *abort, db_err *err);
+
 /* db_begin / db_commit / db_rollback - 0 on success, -1 with err */
 int db_begin(PGconn *conn, db_err *err);
 int db_commit(PGconn *conn, db_err *err);

@@ -729,6 +729,28 @@ static void idem_hash(const http_req *req, char hash[65])
     crypto_hex(digest, 32, hash);
 }
 
+/* problem_extend - add the members of the JSON object members to the problem in resp,
+   but for those it has; the problem stays as it is when either does not parse */
+static void problem_extend(http_resp *resp, const char *members)
+{
+    cJSON *p = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
+    cJSON *x = cJSON_Parse(members), *m;
+    char *text = NULL;
+    if (cJSON_IsObject(p) && cJSON_IsObject(x)) {
+        cJSON_ArrayForEach(m, x)
+        {
+            if (!cJSON_HasObjectItem(p, m->string))
+                cJSON_AddItemToObject(p, m->string, cJSON_Duplicate(m, 1));
+        }
+        text = cJSON_PrintUnformatted(p);
+    }
+    if (text)
+        http_reply_raw(resp, resp->status, "application/problem+json", text, strlen(text));
+    free(text);
+    cJSON_Delete(p);
+    cJSON_Delete(x);
+}
+
 int service_result_problem(http_resp *resp, const PGresult *res)
 {
     if (PQntuples(res) != 1 || PQnfields(res) != 7 || PQgetisnull(res, 0, 0))
@@ -736,6 +758,8 @@ int service_result_problem(http_resp *resp, const PGresult *res)
     http_problem(resp, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
                  PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5), "%s",
                  PQgetvalue(res, 0, 6));
+    if (!PQgetisnull(res, 0, 1))
+        problem_extend(resp, PQgetvalue(res, 0, 1));
     return -1;
 }
 
@@ -769,7 +793,7 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
         http_problem(resp, 500, "internal", "Internal error", NULL, "the request was not run");
     } else {
         int status = atoi(PQgetvalue(res, 0, 0));
-        if (!PQgetisnull(res, 0, 1)) {
+        if (PQgetisnull(res, 0, 3) && !PQgetisnull(res, 0, 1)) { /* no slug: not a problem */
             http_reply_raw(resp, status, "application/json", PQgetvalue(res, 0, 1),
                            (size_t)PQgetlength(res, 0, 1));
             if (!PQgetisnull(res, 0, 2))

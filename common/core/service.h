@@ -165,7 +165,8 @@ void service_db_problem(http_resp *resp, const db_err *err);
  * is committed before the answer is built, and another request's failure
  * does not change its answer. Its
  * command_result row answers: the status with its body and Location, or its
- * problem; a statement that fails answers as service_db_problem.
+ * problem (a row with a slug); a statement that fails answers as
+ * service_db_problem.
  */
 #define SERVICE_CREATE_ONE_MAX_PARAMS 32
 void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
@@ -174,7 +175,9 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
 /*
  * service_result_problem - when res's one command_result row (common 005)
  * holds a problem, answer it on resp and return -1; 0 otherwise (a NULL
- * result: the check found nothing to refuse)
+ * result: the check found nothing to refuse). A problem row's body, when
+ * not NULL, is a JSON object of extension members (RFC 9457) added to the
+ * problem, {"existing_id": ...} say; the standard members are kept.
  */
 int service_result_problem(http_resp *resp, const PGresult *res);
 

@@ -71,12 +71,21 @@ typedef struct household_input {
 int enrollment_household_fields(const cJSON *body, household_input *in, http_resp *resp);
 
 /*
- * enrollment_household_insert - register in (checked) on conn inside the
- * caller's transaction: village known, ID number not registered (409 with
- * existing_id otherwise), rows and household.registered written. 0, or -1
- * with the problem in resp.
+ * enrollment_household_columns - in's household columns as text, in the
+ * order of the households table from head_name to baseline_per_capita_fen
+ * (head_name, id_enc, id_index, id_masked, phone, village_code,
+ * members_count, low_income, low_income_year, baseline_per_capita_fen; NULL
+ * for SQL NULL): the registration's parameters and the import's COPY
+ * fields. v points into in and into num (the numbers' text), which must
+ * outlive it.
  */
-int enrollment_household_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg);
+#define ENROLLMENT_HOUSEHOLD_COLS 10
+void enrollment_household_columns(const household_input *in, char num[3][24],
+                                  const char *v[ENROLLMENT_HOUSEHOLD_COLS]);
+
+/* enrollment_scope_sql - the caller's scope as a PostgreSQL array of code prefixes (in_scope in
+   the schema) written into buf, or NULL for the admin (everywhere) */
+const char *enrollment_scope_sql(const http_req *req, char *buf, size_t len);
 
 /* --- handlers --- */
 void enrollment_households_create(http_req *req, http_resp *resp, void *ctx);

@@ -83,71 +83,30 @@ static int publish(PGconn *conn, const char *hid, const char *eid, const char *t
     return 0;
 }
 
-/* project_check - the project is known and open; -1 after a 422 or 503 */
-static int project_check(PGconn *conn, const char *pid, http_resp *resp)
+/*
+ * enrollment_register - the enrollment of the household in the path, in one
+ * statement (enrollment_register in the schema): the household locked and in
+ * the caller's scope, the project known and open (503 while one registered
+ * moments ago may still be on its way), no open enrollment of the kind, the
+ * row, the event, the Idempotency-Key, the answer
+ */
+static void enrollment_register(service_ctx *ctx, http_req *req, http_resp *resp,
+                                enrollment_input *in)
 {
-    db_err err;
-    const char *params[1] = {pid};
-    PGresult *res =
-        db_exec(conn, "SELECT status FROM projects WHERE id = $1::uuid", 1, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        int64_t age = crypto_uuid_v7_age_ms(pid, time_now_ms());
-        if (age >= 0 && age < ENROLLMENT_PROJECT_GRACE_MS)
-            http_problem(resp, 503, "project-not-yet-known", "Project not known yet", "/project_id",
-                         "project %s was registered moments ago and its event has not reached "
-                         "this service yet; retry shortly",
-                         pid);
-        else
-            http_problem(resp, 422, "unknown-project", "Unknown project", "/project_id",
-                         "no project %s is registered", pid);
-        rc = -1;
-    } else if (strcmp(PQgetvalue(res, 0, 0), "closed") == 0) {
-        http_problem(resp, 422, "project-closed", "Project closed", "/project_id",
-                     "project %s is closed", pid);
-        rc = -1;
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* enrollment_insert - the create step run inside service_create */
-static int enrollment_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
-{
-    enrollment_input *in = arg;
     const char *hid = req->params[0];
-    if (household_in_scope(conn, req, hid, resp) < 0 ||
-        project_check(conn, in->project_id, resp) < 0)
-        return -1;
-    db_err err;
-    const char *dup[3] = {hid, in->project_id, in->kind};
-    PGresult *res = db_exec(conn,
-                            "SELECT id FROM enrollments WHERE household_id = $1::uuid AND "
-                            "project_id = $2::uuid AND kind = $3 AND end_date IS NULL",
-                            3, dup, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    if (PQntuples(res) > 0) {
-        http_problem(resp, 409, "already-enrolled", "Already enrolled", "/project_id",
-                     "the household has an open %s enrollment %s in this project", in->kind,
-                     PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    char wage[24], area[24], rent[24], term[24];
+    char wage[24], area[24], rent[24], term[24], event_id[37], scope[AUTH_SCOPE_ARRAY_LEN];
     snprintf(wage, sizeof(wage), "%lld", in->wage);
     snprintf(area, sizeof(area), "%lld", in->area);
     snprintf(rent, sizeof(rent), "%lld", in->rent);
     snprintf(term, sizeof(term), "%lld", in->term);
     crypto_uuid_v7(in->id);
-    const char *params[10] = {in->id,
+    int64_t age = crypto_uuid_v7_age_ms(in->project_id, time_now_ms());
+    char *envelope = event_envelope_text("enrollment", "enrollment.started", hid, event_id);
+    if (envelope == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        return;
+    }
+    const char *params[14] = {in->id,
                               hid,
                               in->project_id,
                               in->kind,
@@ -156,23 +115,17 @@ static int enrollment_insert(PGconn *conn, http_req *req, http_resp *resp, void 
                               in->has_rent ? rent : NULL,
                               in->has_term ? term : NULL,
                               in->start_date,
-                              req->auth.sub};
-    res = db_exec(conn,
-                  "INSERT INTO enrollments (id, household_id, project_id, kind, monthly_wage_fen, "
-                  "area_mu_x100, annual_rent_fen, term_years, start_date, created_by) VALUES "
-                  "($1::uuid, $2::uuid, $3::uuid, $4, $5::bigint, $6::int, $7::bigint, $8::int, "
-                  "$9::date, $10)",
-                  10, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    PQclear(res);
-    if (publish(conn, hid, in->id, "enrollment.started", 201, resp) < 0)
-        return -1;
-    snprintf(resp->location, sizeof(resp->location), "/v1/households/%s/enrollments/%s", hid,
-             in->id);
-    return 0;
+                              req->auth.sub,
+                              enrollment_scope_sql(req, scope, sizeof(scope)),
+                              age >= 0 && age < ENROLLMENT_PROJECT_GRACE_MS ? "true" : "false",
+                              envelope,
+                              ENROLLMENT_TOPIC};
+    service_create_one(ctx, req, resp,
+                       "SELECT * FROM enrollment_register($1::uuid, $2::uuid, $3::uuid, $4, "
+                       "$5::bigint, $6::int, $7::bigint, $8::int, $9::date, $10, $11::text[], "
+                       "$12::boolean, $13::jsonb, $14, $15, $16, $17, $18)",
+                       14, params);
+    free(envelope);
 }
 
 /* enrollment_enrollments_create - POST /v1/households/{id}/enrollments */
@@ -210,7 +163,7 @@ void enrollment_enrollments_create(http_req *req, http_resp *resp, void *ctx)
                          resp) < 0 ||
         http_field_int64(body, "term_years", 0, 1, 70, &in.term, &in.has_term, resp) < 0)
         goto out;
-    service_create(ctx, req, resp, enrollment_insert, &in);
+    enrollment_register(ctx, req, resp, &in);
 out:
     cJSON_Delete(body);
 }

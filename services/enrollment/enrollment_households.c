@@ -53,21 +53,6 @@ static int id_field(const char *raw, const char *pointer, const enrollment_state
     return 0;
 }
 
-/* problem_with_id - add "existing_id" to the problem already in resp */
-static void problem_with_id(http_resp *resp, const char *existing)
-{
-    cJSON *p = resp->body ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
-    if (p == NULL)
-        return;
-    cJSON_AddStringToObject(p, "existing_id", existing);
-    char *text = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-    if (text) {
-        http_reply_raw(resp, resp->status, "application/problem+json", text, strlen(text));
-        free(text);
-    }
-}
-
 /* enrollment_household_fields - the body's fields, checked; -1 after a 422 */
 int enrollment_household_fields(const cJSON *body, household_input *in, http_resp *resp)
 {
@@ -163,134 +148,79 @@ int enrollment_household_fields(const cJSON *body, household_input *in, http_res
     return 0;
 }
 
-/* household_data - the household's event data: its JSON without ID numbers */
-static cJSON *household_data(PGconn *conn, const char *hid, db_err *err)
+/* members_json - the members' rows for household_register, as a JSON array text (caller
+   frees), or NULL when out of memory */
+static char *members_json(const household_input *in)
 {
-    const char *params[1] = {hid};
-    PGresult *res = db_exec(conn, "SELECT household_json($1::uuid)::text", 1, params, err);
-    if (res == NULL)
-        return NULL;
-    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (data == NULL) {
-        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", "");
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    int ok = arr != NULL;
+    for (int i = 0; ok && i < in->nmembers; i++) {
+        const member_input *m = &in->members[i];
+        cJSON *o = cJSON_CreateObject();
+        ok = o != NULL && cJSON_AddItemToArray(arr, o) &&
+             cJSON_AddStringToObject(o, "name", m->name) &&
+             cJSON_AddStringToObject(o, "relation", m->relation) &&
+             (m->birth_year ? cJSON_AddNumberToObject(o, "birth_year", (double)m->birth_year)
+                            : cJSON_AddNullToObject(o, "birth_year")) &&
+             (!m->has_id || (cJSON_AddStringToObject(o, "id_enc", m->enc) &&
+                             cJSON_AddStringToObject(o, "id_index", m->index) &&
+                             cJSON_AddStringToObject(o, "id_masked", m->masked)));
     }
-    cJSON_DeleteItemFromObject(data, "id_number");
-    cJSON *m;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(data, "members"))
-        cJSON_DeleteItemFromObject(m, "id_number");
-    return data;
+    char *text = ok ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    return text;
 }
 
-/* enrollment_household_insert - the create step run inside service_create */
-int enrollment_household_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+void enrollment_household_columns(const household_input *in, char num[3][24],
+                                  const char *v[ENROLLMENT_HOUSEHOLD_COLS])
 {
-    household_input *in = arg;
-    db_err err;
-    const char *vparams[1] = {in->village};
-    PGresult *res = db_exec(conn, "SELECT 1 FROM villages WHERE code = $1", 1, vparams, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    int known = PQntuples(res) == 1;
-    PQclear(res);
-    if (!known) {
-        http_problem(resp, 422, "unknown-region", "Unknown village", "/village_code",
-                     "village %s is not known (regions.v1)", in->village);
-        return -1;
-    }
-    const char *dparams[1] = {in->index};
-    res = db_exec(conn, "SELECT id FROM households WHERE id_index = $1", 1, dparams, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    if (PQntuples(res) > 0) {
-        char existing[37];
-        snprintf(existing, sizeof(existing), "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        http_problem(resp, 409, "duplicate-household", "Household already registered", "/id_number",
-                     "this ID number is registered as household %s", existing);
-        problem_with_id(resp, existing);
-        return -1;
-    }
-    PQclear(res);
+    snprintf(num[0], 24, "%lld", in->members_count);
+    snprintf(num[1], 24, "%lld", in->year);
+    snprintf(num[2], 24, "%lld", in->baseline);
+    const char *cols[ENROLLMENT_HOUSEHOLD_COLS] = {in->head_name,
+                                                   in->enc,
+                                                   in->index,
+                                                   in->masked,
+                                                   in->phone,
+                                                   in->village,
+                                                   num[0],
+                                                   in->certified ? "true" : "false",
+                                                   in->has_year ? num[1] : NULL,
+                                                   in->has_baseline ? num[2] : NULL};
+    memcpy(v, cols, sizeof(cols));
+}
+
+/*
+ * household_register - the registration of in (checked, in scope) in one
+ * statement (household_register in the schema): the village known, the ID
+ * number not registered (409 with existing_id), the rows, the event, the
+ * Idempotency-Key, the answer
+ */
+static void household_register(service_ctx *ctx, http_req *req, http_resp *resp,
+                               household_input *in)
+{
+    char num[3][24], event_id[37];
+    const char *params[ENROLLMENT_HOUSEHOLD_COLS + 5];
     crypto_uuid_v7(in->hid);
-    char members[24], year[24], baseline[24];
-    snprintf(members, sizeof(members), "%lld", in->members_count);
-    snprintf(year, sizeof(year), "%lld", in->year);
-    snprintf(baseline, sizeof(baseline), "%lld", in->baseline);
-    const char *params[12] = {in->hid,
-                              in->head_name,
-                              in->enc,
-                              in->index,
-                              in->masked,
-                              in->phone,
-                              in->village,
-                              members,
-                              in->certified ? "true" : "false",
-                              in->has_year ? year : NULL,
-                              in->has_baseline ? baseline : NULL,
-                              req->auth.sub};
-    res = db_exec(conn,
-                  "INSERT INTO households (id, head_name, id_enc, id_index, id_masked, phone, "
-                  "village_code, members_count, low_income, low_income_year, "
-                  "baseline_per_capita_fen, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                  "$8::int, $9::boolean, $10::int, $11::bigint, $12)",
-                  12, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
+    char *people = members_json(in);
+    char *envelope = event_envelope_text("enrollment", "household.registered", in->hid, event_id);
+    if (people == NULL || envelope == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+    } else {
+        params[0] = in->hid;
+        enrollment_household_columns(in, num, params + 1);
+        params[ENROLLMENT_HOUSEHOLD_COLS + 1] = req->auth.sub;
+        params[ENROLLMENT_HOUSEHOLD_COLS + 2] = people;
+        params[ENROLLMENT_HOUSEHOLD_COLS + 3] = envelope;
+        params[ENROLLMENT_HOUSEHOLD_COLS + 4] = ENROLLMENT_TOPIC;
+        service_create_one(ctx, req, resp,
+                           "SELECT * FROM household_register($1::uuid, $2, $3, $4, $5, $6, $7, "
+                           "$8::int, $9::boolean, $10::int, $11::bigint, $12, $13::jsonb, "
+                           "$14::jsonb, $15, $16, $17, $18, $19)",
+                           ENROLLMENT_HOUSEHOLD_COLS + 5, params);
     }
-    PQclear(res);
-    int ok = 1;
-    for (int i = 0; ok && i < in->nmembers; i++) {
-        member_input *m = &in->members[i];
-        char pos[16], by[24];
-        snprintf(pos, sizeof(pos), "%d", i + 1);
-        snprintf(by, sizeof(by), "%lld", m->birth_year);
-        const char *mp[8] = {in->hid,
-                             pos,
-                             m->name,
-                             m->relation,
-                             m->birth_year ? by : NULL,
-                             m->has_id ? m->enc : NULL,
-                             m->has_id ? m->index : NULL,
-                             m->has_id ? m->masked : NULL};
-        res = db_exec(conn,
-                      "INSERT INTO household_members (household_id, position, name, relation, "
-                      "birth_year, id_enc, id_index, id_masked) VALUES ($1::uuid, $2::int, $3, "
-                      "$4, $5::int, $6, $7, $8)",
-                      8, mp, &err);
-        ok = res != NULL;
-        PQclear(res);
-    }
-    if (!ok) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    cJSON *data = household_data(conn, in->hid, &err);
-    cJSON *ev = data ? event_new("enrollment", "household.registered", in->hid, data) : NULL;
-    if (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, in->hid, ev, &err) < 0) {
-        cJSON_Delete(ev);
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    cJSON_Delete(ev);
-    const char *gp[1] = {in->hid};
-    res = db_exec(conn, "SELECT household_json($1::uuid)::text", 1, gp, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    http_reply_raw(resp, 201, "application/json", PQgetvalue(res, 0, 0),
-                   (size_t)PQgetlength(res, 0, 0));
-    PQclear(res);
-    snprintf(resp->location, sizeof(resp->location), "/v1/households/%s", in->hid);
-    return 0;
+    free(people);
+    free(envelope);
 }
 
 /* enrollment_households_create - POST /v1/households */
@@ -308,10 +238,28 @@ void enrollment_households_create(http_req *req, http_resp *resp, void *ctx)
             http_problem(resp, 403, "forbidden", "Outside your villages", "/village_code",
                          "village %s is not in your scope", in->village);
         else
-            service_create(ctx, req, resp, enrollment_household_insert, in);
+            household_register(ctx, req, resp, in);
     }
     cJSON_Delete(body);
     free(in);
+}
+
+/* household_event_data - the household's event data (household_event_data in the schema:
+   its JSON without ID numbers), or NULL with err */
+static cJSON *household_event_data(PGconn *conn, const char *hid, db_err *err)
+{
+    const char *params[1] = {hid};
+    PGresult *res = db_exec(conn, "SELECT household_event_data(household_json($1::uuid))::text", 1,
+                            params, err);
+    if (res == NULL)
+        return NULL;
+    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (data == NULL) {
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", "");
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+    }
+    return data;
 }
 
 /* enrollment_households_update - PATCH /v1/households/{id}: name, phone, size, low-income status */
@@ -410,7 +358,7 @@ void enrollment_households_update(http_req *req, http_resp *resp, void *ctx)
             service_db_problem(resp, &err);
         PQclear(res);
     }
-    cJSON *data = ok ? household_data(conn, hid, &err) : NULL;
+    cJSON *data = ok ? household_event_data(conn, hid, &err) : NULL;
     cJSON *ev = data ? event_new("enrollment", "household.updated", hid, data) : NULL;
     if (ok && (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, hid, ev, &err) < 0)) {
         service_db_problem(resp, &err);
@@ -430,8 +378,7 @@ out:
     cJSON_Delete(body);
 }
 
-/* scope_sql - the caller's scope as a PostgreSQL array of code prefixes, NULL for the admin */
-static const char *scope_sql(const http_req *req, char *buf, size_t len)
+const char *enrollment_scope_sql(const http_req *req, char *buf, size_t len)
 {
     return req->auth.role == ROLE_ADMIN ? NULL : auth_scope_array(&req->auth, buf, len);
 }
@@ -508,7 +455,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
     const char *params[7] = {cursor,
                              village,
                              low,
-                             scope_sql(req, scope, sizeof(scope)),
+                             enrollment_scope_sql(req, scope, sizeof(scope)),
                              limit_sql,
                              q,
                              index[0] ? index : NULL};
@@ -529,7 +476,7 @@ void enrollment_households_list(http_req *req, http_resp *resp, void *ctx)
 void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
 {
     char scope[AUTH_SCOPE_ARRAY_LEN];
-    const char *params[2] = {req->params[0], scope_sql(req, scope, sizeof(scope))};
+    const char *params[2] = {req->params[0], enrollment_scope_sql(req, scope, sizeof(scope))};
     if (!crypto_uuid_valid(params[0])) {
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
         return;
@@ -580,8 +527,9 @@ void enrollment_households_get(http_req *req, http_resp *resp, void *ctx)
 void enrollment_stats(http_req *req, http_resp *resp, void *ctx)
 {
     char scope[AUTH_SCOPE_ARRAY_LEN];
-    const char *params[1] = {
-        req->auth.role == ROLE_COORDINATOR ? scope_sql(req, scope, sizeof(scope)) : NULL};
+    const char *params[1] = {req->auth.role == ROLE_COORDINATOR
+                                 ? enrollment_scope_sql(req, scope, sizeof(scope))
+                                 : NULL};
     page_query_one(
         ctx, resp,
         "WITH h AS (SELECT h.*, v.side FROM households h JOIN villages v ON v.code = "

@@ -2,11 +2,16 @@
  * enrollment_import.c - bulk registration of households from the CSV files
  * coordinators keep in spreadsheets (POST /v1/imports/households).
  *
- * The reading, encodings, header, savepoints, batches and report are the
- * shared CSV import's (core/csvimport.h). Each row goes through the same
- * checks and insert as a single registration; a row whose ID number is
- * registered already is counted as already_registered, not imported again,
- * so importing a file twice adds nothing.
+ * The reading, encodings, header, batches and report are the shared CSV
+ * import's (core/csvimport.h), set-wise: each row goes through the same
+ * field and scope checks as a single registration, in C, and the rows that
+ * pass are COPYed into household_import_rows; each batch is then checked
+ * and moved by household_import_move (schema enrollment 002): a village
+ * the read model does not know is refused with the single registration's
+ * reason, a row whose ID number is registered already (or repeats an
+ * earlier line's) is counted as already_registered, not imported again, so
+ * importing a file twice adds nothing; every household imported gets its
+ * household.registered event in the same transaction.
  */
 #include "enrollment.h"
 
@@ -14,7 +19,9 @@
 #include <string.h>
 
 #include "core/csvimport.h"
+#include "core/event.h"
 #include "core/service.h"
+#include "util/crypto.h"
 
 enum { COL_NAME, COL_ID, COL_PHONE, COL_VILLAGE, COL_MEMBERS, COL_LOW, COL_YEAR, COL_BASE, NCOLS };
 
@@ -83,9 +90,10 @@ static cJSON *row_body(char **f, int nf, const int *col)
     return b;
 }
 
-/* import_row - check and insert one household row (csvimport_row_fn) */
-static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, char **f, int nf,
-                      const int *col, http_resp *row, void *arg)
+/* stage_row - check one household row and write its COPY line (csvimport_stage_fn): the
+   fields of household_import_rows after the line, its ID numbers protected here */
+static int stage_row(http_req *req, service_ctx *ctx, char **f, int nf, const int *col,
+                     csvimport_copy *out, http_resp *row, void *arg)
 {
     (void)arg;
     household_input *in = calloc(1, sizeof(*in));
@@ -101,17 +109,50 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, char **f, i
     } else if (!auth_region_allows(&req->auth, in->village)) {
         http_problem(row, 403, "forbidden", "Outside your villages", "/village_code",
                      "village %s is not in your scope", in->village);
-    } else if (enrollment_household_insert(conn, req, row, in) == 0) {
-        rc = CSVIMPORT_IMPORTED;
     } else {
-        rc = row->status == 409   ? CSVIMPORT_EXISTING
-             : row->status == 503 ? CSVIMPORT_FAILED
-                                  : CSVIMPORT_INVALID;
+        char event_id[37], num[3][24];
+        const char *v[ENROLLMENT_HOUSEHOLD_COLS + 2] = {in->hid, event_id};
+        crypto_uuid_v7(in->hid);
+        crypto_uuid_v7(event_id);
+        enrollment_household_columns(in, num, v + 2);
+        rc = CSVIMPORT_STAGED;
+        for (int i = 0; i < ENROLLMENT_HOUSEHOLD_COLS + 2 && rc == CSVIMPORT_STAGED; i++)
+            if (csvimport_copy_field(out, v[i]) < 0)
+                rc = CSVIMPORT_FAILED;
     }
     cJSON_Delete(body);
     free(in);
     return rc;
 }
+
+/* move_batch - the staged rows checked and moved in one statement (csvimport_move_fn) */
+static PGresult *move_batch(PGconn *conn, http_req *req, service_ctx *ctx, void *arg, db_err *err)
+{
+    (void)ctx;
+    (void)arg;
+    char event_id[37];
+    char *envelope = event_envelope_text("enrollment", "household.registered", "", event_id);
+    if (envelope == NULL) {
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", "");
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return NULL;
+    }
+    const char *params[3] = {req->auth.sub, envelope, ENROLLMENT_TOPIC};
+    PGresult *res = db_exec(conn,
+                            "SELECT imported, existing, refused::text FROM "
+                            "household_import_move($1, $2::jsonb, $3)",
+                            3, params, err);
+    free(envelope);
+    return res;
+}
+
+static const csvimport_set household_stage = {
+    .copy_sql = "COPY household_import_rows (line, id, event_id, head_name, id_enc, id_index, "
+                "id_masked, phone, village_code, members_count, low_income, low_income_year, "
+                "baseline_per_capita_fen) FROM STDIN",
+    .stage = stage_row,
+    .move = move_batch,
+};
 
 static const int required_cols[] = {COL_NAME, COL_ID, COL_PHONE, COL_VILLAGE};
 
@@ -120,7 +161,7 @@ static const csvimport_def household_import = {
     .names = col_names,
     .required = required_cols,
     .nrequired = 4,
-    .row = import_row,
+    .set = &household_stage,
     .existing_label = "already_registered",
     .what = "the household list",
 };

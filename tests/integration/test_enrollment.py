@@ -377,8 +377,117 @@ def test_demo_figures(c):
     c.check("head_name" not in r.raw, "no names in the numbers")
 
 
+def test_register_in_one_statement(c):
+    """POST /v1/households is one command in the database (household_register):
+    its members, its event without ID numbers, its Idempotency-Key replayed and
+    refused for another body, and a 409 that is not remembered under the key."""
+    idn, mid = fresh_id(), fresh_id()
+    body = household(idn, members=[{"name": "测试配偶", "relation": "spouse", "birth_year": 1982,
+                                    "id_number": mid},
+                                   {"name": "测试子女", "relation": "child"}])
+    key = {"Idempotency-Key": unique("reg")}
+    r = http("POST", BASE + "/v1/households", body, tok=COORD_ZJ, headers=key)
+    if not c.eq(r.status, 201, "registered with two members (%r)" % r):
+        return
+    hid = r.json["id"]
+    c.eq(r.headers.get("Location"), "/v1/households/" + hid, "Location of the household")
+    c.eq([(m["name"], m["birth_year"], m["id_number"]) for m in r.json["members"]],
+         [("测试配偶", 1982, mid[:6] + "********" + mid[-4:]), ("测试子女", None, None)],
+         "the members in order, the ID number masked")
+    again = http("POST", BASE + "/v1/households", body, tok=COORD_ZJ, headers=key)
+    c.eq((again.status, (again.json or {}).get("id")), (201, hid), "a replay answers the first")
+    other = http("POST", BASE + "/v1/households", household(fresh_id()), tok=COORD_ZJ, headers=key)
+    c.eq(other.status, 422, "the key reused for another body")
+    c.eq(psql("SELECT count(*) FROM enrollment.households WHERE id_masked = '%s'"
+              % (idn[:6] + "********" + idn[-4:])), [["1"]], "one household for the three requests")
+    ev = psql("SELECT payload::text FROM enrollment.outbox WHERE key = '%s'" % hid)
+    c.eq(len(ev), 1, "one outbox row")
+    data = json.loads(ev[0][0])["data"] if ev else {}
+    c.check(ev and "id_number" not in data and
+            all("id_number" not in m for m in data.get("members", [])) and
+            mid not in ev[0][0] and idn not in ev[0][0], "the event carries no ID number")
+    c.eq([m.get("name") for m in data.get("members", [])], ["测试配偶", "测试子女"],
+         "the event carries the members")
+    k2 = {"Idempotency-Key": unique("dup")}
+    d = http("POST", BASE + "/v1/households", household(idn), tok=COORD_ZJ, headers=k2)
+    c.eq((d.status, (d.json or {}).get("existing_id")), (409, hid), "409 names the household")
+    c.check(d.headers.get("Content-Type", "").startswith("application/problem+json"),
+            "the 409 is a problem (%r)" % d.headers.get("Content-Type"))
+    d2 = http("POST", BASE + "/v1/households", household(idn), tok=COORD_ZJ, headers=k2)
+    c.eq(d2.status, 409, "the 409 asked again with its key: checked again, not stuck")
+
+
+def test_import_set_wise(c):
+    """The import checks the staged rows as one set: an unknown village refused
+    with its line among the C checks' refusals, a repeated ID number counted
+    as registered, one household.registered event per household."""
+    url = BASE + "/v1/imports/households"
+    tag = unique("imp")
+    a, b, known = fresh_id(), fresh_id(), fresh_id()
+    c.eq(http("POST", BASE + "/v1/households", household(known), tok=ADMIN).status, 201,
+         "a household registered before")
+    rows = ["head_name,id_number,phone,village_code,low_income",
+            "%s-a,%s,13900000031,%s,false" % (tag, a, ZJ),
+            "%s-x,%s,13900000032,330482105999,false" % (tag, fresh_id()),
+            "%s-a2,%s,13900000033,%s,false" % (tag, a, ZJ),
+            "%s-p,%s,12345,%s,false" % (tag, fresh_id(), ZJ),
+            "%s-b,%s,13900000035,%s,false" % (tag, b, ZJ),
+            "%s-k,%s,13900000036,%s,false" % (tag, known, ZJ)]
+    raw = ("\n".join(rows) + "\n").encode()
+    r = http("POST", url, raw=raw, tok=ADMIN, headers={"Content-Type": "text/csv"})
+    if not c.eq(r.status, 200, "import (%r)" % r):
+        return
+    c.eq((r.json["rows"], r.json["imported"], r.json["already_registered"], r.json["invalid"]),
+         (6, 2, 2, 2), "6 rows: 2 imported, a repeat and a registered one, 2 refused")
+    c.eq([(e["line"], e["pointer"]) for e in r.json["errors"]],
+         [(3, "/village_code"), (5, "/phone")], "the refusals in line order, both kinds")
+    c.check("330482105999 is not known" in r.json["errors"][0]["reason"],
+            "the single registration's reason (%r)" % r.json["errors"][0])
+    got = psql("SELECT h.head_name, count(o.*) FROM enrollment.households h LEFT JOIN "
+               "enrollment.outbox o ON o.key = h.id::text AND o.payload->>'type' = "
+               "'household.registered' AND o.payload->'data'->>'id_number' IS NULL AND "
+               "o.payload->>'subject' = h.id::text WHERE h.head_name LIKE '%s-%%' "
+               "GROUP BY 1 ORDER BY 1" % tag)
+    c.eq(got, [[tag + "-a", "1"], [tag + "-b", "1"]],
+         "the first of the repeated lines kept, each household with its one event")
+    again = http("POST", url, raw=raw, tok=ADMIN, headers={"Content-Type": "text/csv"})
+    c.eq(again.json and (again.json["imported"], again.json["already_registered"],
+                         again.json["invalid"]), (0, 4, 2), "a replay adds nothing")
+
+
+def test_enroll_in_one_statement(c):
+    """POST .../enrollments is one command in the database (enrollment_register):
+    its Idempotency-Key replayed and refused for another body, the household's
+    absence and scope answered, one enrollment.started per enrollment."""
+    pid = new_project()
+    hid = http("POST", BASE + "/v1/households", household(fresh_id()), tok=COORD_ZJ).json["id"]
+    url = BASE + "/v1/households/%s/enrollments" % hid
+    body = {"project_id": pid, "kind": "employment", "monthly_wage_fen": 350000,
+            "start_date": "2026-03-01"}
+    key = {"Idempotency-Key": unique("enr")}
+    r = http("POST", url, body, tok=COORD_ZJ, headers=key)
+    if not c.eq(r.status, 201, "enrolled (%r)" % r):
+        return
+    eid = r.json["id"]
+    c.eq(r.headers.get("Location"), "/v1/households/%s/enrollments/%s" % (hid, eid), "Location")
+    c.check("phone" not in r.json and "head_name" not in r.json and
+            r.json["monthly_wage_fen"] == 350000, "the answer without the head's name and phone")
+    again = http("POST", url, body, tok=COORD_ZJ, headers=key)
+    c.eq((again.status, (again.json or {}).get("id")), (201, eid), "a replay answers the first")
+    c.eq(http("POST", url, dict(body, monthly_wage_fen=1), tok=COORD_ZJ, headers=key).status, 422,
+         "the key reused for another body")
+    c.eq(http("POST", url, body, tok=token("coordinator", regions=[SH])).status, 403,
+         "another village's coordinator")
+    gone = BASE + "/v1/households/%s/enrollments" % uuid.uuid4()
+    c.eq(http("POST", gone, body, tok=ADMIN).status, 404, "no such household")
+    ev = psql("SELECT payload->>'type', payload->'data'->>'phone' IS NOT NULL FROM "
+              "enrollment.outbox WHERE key = '%s' AND payload->'data'->>'id' = '%s'" % (hid, eid))
+    c.eq(ev, [["enrollment.started", "t"]], "one event, with what consumers need")
+
+
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
                   test_strict_input_and_scope_edge, test_enroll_and_end, test_import,
                   test_import_line_endings, test_households_reached_by_project, test_search,
-                  test_demo_figures])
+                  test_demo_figures, test_register_in_one_statement, test_import_set_wise,
+                  test_enroll_in_one_statement])
