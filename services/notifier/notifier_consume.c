@@ -128,12 +128,11 @@ kafka_apply_result notifier_apply_batch(PGconn *conn, const cJSON *const *evs, i
     PGresult *res = db_exec(
         conn,
         "WITH ins AS (INSERT INTO deliveries (id, event_id, event_type, route, recipient, "
-        "template, "
-        "params, param_order, urgent, out_id) SELECT x.id::uuid, x.e, x.t, x.r, x.ph, x.tpl, x.p, "
-        "ARRAY(SELECT jsonb_array_elements_text(x.o)), x.u, x.id FROM "
-        "jsonb_to_recordset($1::jsonb) "
-        "AS x(i int, id text, e text, t text, r text, ph text, tpl text, p jsonb, o jsonb, u "
-        "boolean) ORDER BY x.i ON CONFLICT (event_id, recipient, template) DO NOTHING RETURNING 1) "
+        "template, params, param_order, urgent, out_id) SELECT x.id::uuid, x.e, x.t, x.r, x.ph, "
+        "x.tpl, x.p, ARRAY(SELECT jsonb_array_elements_text(x.o)), x.u, x.id FROM "
+        "jsonb_to_recordset($1::jsonb) AS x(i int, id text, e text, t text, r text, ph text, tpl "
+        "text, p jsonb, o jsonb, u boolean) ORDER BY x.i ON CONFLICT (event_id, recipient, "
+        "template) DO NOTHING RETURNING 1) "
         "SELECT count(*) FROM (SELECT pg_notify('notifier_deliveries', '') FROM ins) n",
         1, p, &dberr);
     free(json);
