@@ -438,7 +438,9 @@ static kafka_apply_result batch_apply_all(kafka_consumer *c, PGconn *conn, const
 /*
  * batch_attempt - apply b[lo..hi) in one transaction and commit it. The ids
  * are recorded first, in one statement; then each fresh message in order is
- * dead-lettered (reason set) or handed to its handler. Without isolate,
+ * dead-lettered (reason set) or handed to its handler (without isolate, a
+ * definition with a batch handler gets them all in one call first, and its
+ * refusal is taken as a poisoned batch, below). Without isolate,
  * the handlers run back to back and the first permanent failure rolls
  * everything back (BATCH_POISON, its reason set) so that the caller tries
  * again with isolate: each handler then runs inside a savepoint, and a

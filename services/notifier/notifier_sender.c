@@ -73,6 +73,8 @@ typedef struct ntf_job {
     int check;                   /* 1: this call asks whether an earlier send was accepted */
     int urgent;                  /* 1: started before every ordinary ready call */
     int64_t prev_claimed_ms;     /* the row's claimed_at before this claim (0: none) */
+    int64_t start_by_ms;         /* monotonic: not started by then, the lease may lapse mid-call */
+    int unstarted;               /* 1: handed back unstarted (start_by_ms passed): re-queue */
     ntf_request req;             /* the request (owned) */
     sbuf body;                   /* the answer */
     CURL *easy;                  /* the transfer (configured by the claim, run by the calls) */
@@ -635,6 +637,9 @@ static int claim(ntf_sender *s, int max)
     char lim[12], lease[24];
     snprintf(lim, sizeof(lim), "%d", max);
     snprintf(lease, sizeof(lease), "%d", st->timeout_ms * 2 + 5000);
+    /* the lease is 2 timeouts + 5 s from the claim: a call started within a timeout + 4 s of
+       it ends inside it */
+    int64_t start_by = time_mono_ms() + st->timeout_ms + 4000;
     if (db_begin(s->conn, &err) < 0)
         return -1;
     const char *p0[1] = {lim};
@@ -743,6 +748,7 @@ static int claim(ntf_sender *s, int max)
         j->check = check;
         j->urgent = urgent;
         j->prev_claimed_ms = atoll(PQgetvalue(res, i, 11));
+        j->start_by_ms = start_by;
         snprintf(started[nj], sizeof(started[nj]), "%s", id);
         snprintf(started_phones[nj], sizeof(started_phones[nj]), "%s", check ? "" : phone);
         claimed[nj] = atoll(PQgetvalue(res, i, 11));
@@ -844,7 +850,11 @@ static void record(ntf_sender *s)
         s->in_tx = 1;
     while (j) {
         ntf_job *next = j->next;
-        finish(s, j, j->code);
+        if (j->unstarted)
+            requeue(s, j->id, 0, provider_index_of(s->st, j->kind), j->check,
+                    "claimed but not started within its lease");
+        else
+            finish(s, j, j->code);
         job_free(j);
         j = next;
     }
@@ -976,14 +986,21 @@ static void wake_db(ntf_sender *s)
 /* start_ready - put ready calls, urgent first, on the multi handle up to CONCURRENCY */
 static void start_ready(ntf_sender *s)
 {
-    int c = s->st->concurrency, left = 0, started = 0;
+    int c = s->st->concurrency, left = 0, started = 0, late = 0;
     if (s->inflight >= c)
         return;
+    int64_t now = time_mono_ms();
     pthread_mutex_lock(&s->mu);
     while (s->inflight < c) {
         ntf_job *j = fifo_pop(&s->urgent);
         if (j == NULL && (j = fifo_pop(&s->ready)) == NULL)
             break;
+        if (now > j->start_by_ms) { /* its lease could lapse mid-call: never start it */
+            j->unstarted = 1;
+            fifo_push(&s->done, j);
+            late++;
+            continue;
+        }
         curl_multi_add_handle(s->multi, j->easy);
         j->next = s->jobs;
         if (s->jobs)
@@ -994,8 +1011,8 @@ static void start_ready(ntf_sender *s)
     }
     left = s->urgent.n + s->ready.n;
     pthread_mutex_unlock(&s->mu);
-    if (started > 0 && left * 2 <= c)
-        wake_db(s); /* time to claim ahead again */
+    if (late > 0 || (started > 0 && left * 2 <= c))
+        wake_db(s); /* to re-queue the late ones, or to claim ahead again */
 }
 
 /* collect - hand every finished call to the database thread; how many */
