@@ -292,8 +292,10 @@ static void requeue(ntf_sender *s, const char *id, int64_t delay_ms, int provide
     snprintf(d, sizeof(d), "%lld", (long long)delay_ms);
     snprintf(pi, sizeof(pi), "%d", provider_index);
     const char *p[5] = {id, d, pi, check ? "t" : "f", detail};
-    if (delay_ms == 0)
+    if (delay_ms == 0) { /* claimed at once, or as soon as a claim is wanted */
         s->again = 1;
+        s->dry = 0;
+    }
     exec(s,
          "UPDATE deliveries SET status = 'queued', lease_until = NULL, next_attempt_at = now() + "
          "$2::bigint * interval '1 millisecond', provider_index = $3::int, needs_check = "
@@ -959,7 +961,7 @@ static void *db_loop(void *arg)
         }
         struct pollfd fds[2] = {{.fd = PQsocket(s->conn), .events = POLLIN},
                                 {.fd = s->wake[0], .events = POLLIN}};
-        if (poll(fds, 2, s->again ? 0 : 100) > 0 && (fds[1].revents & POLLIN)) {
+        if (poll(fds, 2, s->again && want > 0 ? 0 : 100) > 0 && (fds[1].revents & POLLIN)) {
             char buf[64];
             while (read(s->wake[0], buf, sizeof(buf)) > 0)
                 ;
