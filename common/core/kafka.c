@@ -413,9 +413,34 @@ static int batch_sql(PGconn *conn, const char *sql, db_err *err)
 }
 
 /*
+ * batch_apply_all - hand the fresh, valid events of b[lo..hi) to the
+ * definition's batch handler in one call; its result (OK with none)
+ */
+static kafka_apply_result batch_apply_all(kafka_consumer *c, PGconn *conn, const batch_msg *b,
+                                          int lo, int hi, char *why, size_t whylen)
+{
+    const cJSON **evs = malloc(sizeof(*evs) * (size_t)(hi - lo));
+    if (evs == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return KAFKA_APPLY_RETRY;
+    }
+    int n = 0;
+    for (int i = lo; i < hi; i++)
+        if (b[i].fresh && !b[i].reason[0])
+            evs[n++] = b[i].ev;
+    why[0] = '\0';
+    kafka_apply_result r =
+        n > 0 ? c->def.apply_batch(conn, evs, n, c->def.ctx, why, whylen) : KAFKA_APPLY_OK;
+    free(evs);
+    return r;
+}
+
+/*
  * batch_attempt - apply b[lo..hi) in one transaction and commit it. The ids
  * are recorded first, in one statement; then each fresh message in order is
- * dead-lettered (reason set) or handed to its handler. Without isolate,
+ * dead-lettered (reason set) or handed to its handler (without isolate, a
+ * definition with a batch handler gets them all in one call first, and its
+ * refusal is taken as a poisoned batch, below). Without isolate,
  * the handlers run back to back and the first permanent failure rolls
  * everything back (BATCH_POISON, its reason set) so that the caller tries
  * again with isolate: each handler then runs inside a savepoint, and a
@@ -434,9 +459,24 @@ static batch_result batch_attempt(kafka_consumer *c, PGconn *conn, batch_msg *b,
         goto again;
     if (batch_record_ids(conn, b, lo, hi, &err) < 0)
         goto rollback;
+    if (!isolate && c->def.apply_batch) {
+        switch (batch_apply_all(c, conn, b, lo, hi, why, sizeof(why))) {
+        case KAFKA_APPLY_OK:
+            break;
+        case KAFKA_APPLY_PERMANENT:
+            db_rollback(conn);
+            return BATCH_POISON; /* applied again one by one: the refused one is found */
+        default:
+            db_rollback(conn);
+            log_warn("consumer %s: a batch will be retried: %s", c->def.group_id, why);
+            return BATCH_AGAIN;
+        }
+    }
     for (int i = lo; i < hi; i++) {
         if (!b[i].fresh)
             continue;
+        if (!isolate && c->def.apply_batch && !b[i].reason[0])
+            continue; /* applied with the batch */
         if (b[i].reason[0]) {
             if (batch_dead_letter(c, conn, &b[i], &err) < 0)
                 goto rollback;

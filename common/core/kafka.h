@@ -113,12 +113,23 @@ typedef enum {
 typedef kafka_apply_result (*kafka_apply_fn)(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                              size_t errlen);
 
+/*
+ * kafka_apply_batch_fn - apply the n fresh events of a batch at once (in
+ * poll order; evs borrowed), under the same rules as kafka_apply_fn. OK
+ * applies them all; PERMANENT makes the loop apply them again one at a
+ * time with apply, each in a savepoint, so that only the refused one is
+ * dead-lettered; RETRY rolls the batch back and backs off.
+ */
+typedef kafka_apply_result (*kafka_apply_batch_fn)(PGconn *conn, const cJSON *const *evs, int n,
+                                                   void *ctx, char *err, size_t errlen);
+
 typedef struct kafka_consumer_def {
-    const char *group_id;      /* consumer group, e.g. "enrollment" */
-    const char *const *topics; /* NULL-terminated topics to subscribe to */
-    kafka_apply_fn apply;      /* the service's handler */
-    void *ctx;                 /* passed to apply */
-    const char *instance_id;   /* group.instance.id (static membership); NULL or "": none */
+    const char *group_id;             /* consumer group, e.g. "enrollment" */
+    const char *const *topics;        /* NULL-terminated topics to subscribe to */
+    kafka_apply_fn apply;             /* the service's handler */
+    void *ctx;                        /* passed to apply */
+    const char *instance_id;          /* group.instance.id (static membership); NULL or "": none */
+    kafka_apply_batch_fn apply_batch; /* NULL, or the whole batch's handler (fewer round trips) */
 } kafka_consumer_def;
 
 /* kafka_consumer_opts - how the process runs a consumer (the service's def says what it does) */

@@ -560,7 +560,7 @@ int service_main(int argc, char **argv, const service_def *def)
             cdefs[i] = def->consumers[i];
         } else { /* the revocations every service applies */
             snprintf(auth_group, sizeof(auth_group), "%s.auth", def->name);
-            cdefs[i] = (kafka_consumer_def){auth_group, NULL, service_auth_apply, NULL, NULL};
+            cdefs[i] = (kafka_consumer_def){auth_group, NULL, service_auth_apply, NULL, NULL, NULL};
         }
         if (cdefs[i].topics == NULL) { /* the topics its events travel on */
             int nt =

@@ -99,7 +99,7 @@ static const catalogue_topic *const accounts_produces[] = {&cat_topic_accounts, 
                                                            NULL};
 
 static const kafka_consumer_def accounts_consumers[] = {
-    {"accounts", NULL, accounts_apply, NULL, NULL},
+    {"accounts", NULL, accounts_apply, NULL, NULL, NULL},
 };
 
 static acc_state accounts_st;

@@ -39,7 +39,7 @@ static const http_route enrollment_routes[] = {
 static const catalogue_topic *const enrollment_produces[] = {&cat_topic_households, NULL};
 
 static const kafka_consumer_def enrollment_consumers[] = {
-    {"enrollment", NULL, enrollment_apply, NULL, NULL},
+    {"enrollment", NULL, enrollment_apply, NULL, NULL, NULL},
 };
 
 static enrollment_state enrollment_st;

@@ -39,7 +39,7 @@ static const http_route income_routes[] = {
 static const catalogue_topic *const income_produces[] = {&cat_topic_income, NULL};
 
 static const kafka_consumer_def income_consumers[] = {
-    {"income", NULL, income_apply, NULL, NULL},
+    {"income", NULL, income_apply, NULL, NULL, NULL},
 };
 
 static const service_command income_commands[] = {

@@ -86,7 +86,7 @@ static const http_route notifier_routes[] = {
 static const catalogue_topic *const notifier_produces[] = {&cat_topic_deadletter, NULL};
 
 static const kafka_consumer_def notifier_consumers[] = {
-    {"notifier", NULL, notifier_apply, NULL, NULL},
+    {"notifier", NULL, notifier_apply, NULL, NULL, notifier_apply_batch},
 };
 
 static ntf_state notifier_st;

@@ -295,6 +295,10 @@ extern const catalogue_event *const notifier_consumes[];
 kafka_apply_result notifier_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
                                   size_t errlen);
 
+/* notifier_apply_batch - the consumer's batch handler: a batch's events in one statement */
+kafka_apply_result notifier_apply_batch(PGconn *conn, const cJSON *const *evs, int n, void *ctx,
+                                        char *err, size_t errlen);
+
 /* ntf_sender_start - start the sender thread; NULL with err */
 ntf_sender *ntf_sender_start(service_ctx *ctx, char *err, size_t errlen);
 

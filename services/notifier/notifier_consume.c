@@ -6,7 +6,8 @@
  * nothing. An event no route names is counted and ignored; a payload
  * without a required phone or value, or with a malformed phone, is
  * permanent: the loop dead-letters it with the reason and moves on.
- * A NOTIFY on commit wakes the sender.
+ * The insert itself NOTIFYs (on commit, once per transaction however many
+ * rows) to wake the sender: one round trip a delivery.
  */
 #include "notifier.h"
 
@@ -35,68 +36,118 @@ const catalogue_event *const notifier_consumes[] = {&cat_household_registered,
                                                     &cat_signin_code_issued,
                                                     NULL};
 
-/* notifier_apply - one event to its delivery rows */
-kafka_apply_result notifier_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
-                                  size_t errlen)
+/*
+ * add_event - the delivery rows one event asks for, appended to rows (one
+ * object each, for jsonb_to_recordset); 0 (also for an unrouted event), -1
+ * with err when the payload is refused for good, -2 out of memory
+ */
+static int add_event(const ntf_state *st, const cJSON *ev, cJSON *rows, char *err, size_t errlen)
 {
-    ntf_state *st = ((service_ctx *)ctx)->state;
     const char *type = event_type(ev), *id = event_id(ev);
-    const cJSON *data = event_data(ev);
     ntf_wanted w[NTF_MAX_PER_EVENT];
     int routed = 0;
-    int n = ntf_routes_match(st->routes, type, data, w, NTF_MAX_PER_EVENT, &routed, err, errlen);
+    int n = ntf_routes_match(st->routes, type, event_data(ev), w, NTF_MAX_PER_EVENT, &routed, err,
+                             errlen);
     if (n < 0)
-        return KAFKA_APPLY_PERMANENT;
+        return -1;
     if (!routed) {
         metrics_inc(metrics_counter("notifier_events_unrouted_total",
                                     "Events no route of the routing table names", ""));
-        return KAFKA_APPLY_OK;
+        return 0;
     }
-    kafka_apply_result rc = KAFKA_APPLY_OK;
-    int inserted = 0;
+    int ok = 1;
     for (int i = 0; i < n; i++) {
-        if (rc != KAFKA_APPLY_OK) {
-            cJSON_Delete(w[i].params);
-            continue;
-        }
-        char did[37], urgent[2] = {w[i].route->urgent ? 't' : 'f', 0};
+        char did[37];
         crypto_uuid_v7(did);
-        cJSON *order = cJSON_CreateArray();
-        for (int k = 0; k < w[i].route->tpl->nparams; k++)
+        cJSON *row = cJSON_CreateObject(), *order = cJSON_CreateArray();
+        for (int k = 0; order && k < w[i].route->tpl->nparams; k++)
             cJSON_AddItemToArray(order, cJSON_CreateString(w[i].route->tpl->params[k]));
-        char *params = cJSON_PrintUnformatted(w[i].params), *ord = cJSON_PrintUnformatted(order);
+        int built = ok && row && order && cJSON_AddItemToArray(rows, row);
+        if (built) {
+            row = NULL; /* owned by rows */
+            cJSON *r = cJSON_GetArrayItem(rows, cJSON_GetArraySize(rows) - 1);
+            built = cJSON_AddNumberToObject(r, "i", cJSON_GetArraySize(rows)) &&
+                    cJSON_AddStringToObject(r, "id", did) && cJSON_AddStringToObject(r, "e", id) &&
+                    cJSON_AddStringToObject(r, "t", type) &&
+                    cJSON_AddStringToObject(r, "r", w[i].route->name) &&
+                    cJSON_AddStringToObject(r, "ph", w[i].phone) &&
+                    cJSON_AddStringToObject(r, "tpl", w[i].route->tpl->code) &&
+                    cJSON_AddBoolToObject(r, "u", w[i].route->urgent) &&
+                    cJSON_AddItemToObject(r, "o", order);
+            if (built)
+                order = NULL; /* owned by the row */
+            built = built && cJSON_AddItemToObject(r, "p", w[i].params);
+            if (built)
+                w[i].params = NULL;
+        }
+        ok = built;
+        cJSON_Delete(row);
         cJSON_Delete(order);
         cJSON_Delete(w[i].params);
-        const char *p[10] = {
-            did, id,     type, w[i].route->name, w[i].phone, w[i].route->tpl->code, params,
-            ord, urgent, did};
-        db_err dberr;
-        PGresult *res =
-            params && ord
-                ? db_exec(conn,
-                          "INSERT INTO deliveries (id, event_id, event_type, route, recipient, "
-                          "template, params, param_order, urgent, out_id) VALUES ($1::uuid, $2, "
-                          "$3, $4, $5, $6, $7::jsonb, ARRAY(SELECT "
-                          "jsonb_array_elements_text($8::jsonb)), $9::boolean, $10) "
-                          "ON CONFLICT (event_id, recipient, template) DO NOTHING",
-                          10, p, &dberr)
-                : NULL;
-        free(params);
-        free(ord);
-        if (res == NULL) {
-            snprintf(err, errlen, "deliveries: %s", params && ord ? dberr.msg : "out of memory");
-            rc = KAFKA_APPLY_RETRY;
-            continue;
+    }
+    return ok ? 0 : -2;
+}
+
+/*
+ * notifier_apply_batch - the events of a consumer batch to their delivery
+ * rows, in one statement, which also NOTIFYs the sender (delivered on
+ * commit, once however many rows)
+ */
+kafka_apply_result notifier_apply_batch(PGconn *conn, const cJSON *const *evs, int n, void *ctx,
+                                        char *err, size_t errlen)
+{
+    ntf_state *st = ((service_ctx *)ctx)->state;
+    cJSON *rows = cJSON_CreateArray();
+    if (rows == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KAFKA_APPLY_RETRY;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = add_event(st, evs[i], rows, err, errlen);
+        if (rc < 0) {
+            cJSON_Delete(rows);
+            if (rc == -2)
+                snprintf(err, errlen, "out of memory");
+            return rc == -1 ? KAFKA_APPLY_PERMANENT : KAFKA_APPLY_RETRY;
         }
-        inserted += atoi(PQcmdTuples(res));
-        PQclear(res);
     }
-    if (rc == KAFKA_APPLY_OK && inserted > 0) {
-        db_err dberr;
-        PGresult *res =
-            db_exec(conn, "SELECT pg_notify('notifier_deliveries', '')", 0, NULL, &dberr);
-        PQclear(res);
-        log_debug("event %s (%s): %d deliveries queued", id, type, inserted);
+    if (cJSON_GetArraySize(rows) == 0) {
+        cJSON_Delete(rows);
+        return KAFKA_APPLY_OK;
     }
-    return rc;
+    char *json = cJSON_PrintUnformatted(rows);
+    cJSON_Delete(rows);
+    if (json == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KAFKA_APPLY_RETRY;
+    }
+    /* ON CONFLICT DO NOTHING also skips a second row for the same (event, phone, template) in
+       this statement: the first route's is kept, as when they were inserted one by one */
+    const char *p[1] = {json};
+    db_err dberr;
+    PGresult *res = db_exec(
+        conn,
+        "WITH ins AS (INSERT INTO deliveries (id, event_id, event_type, route, recipient, "
+        "template, params, param_order, urgent, out_id) SELECT x.id::uuid, x.e, x.t, x.r, x.ph, "
+        "x.tpl, x.p, ARRAY(SELECT jsonb_array_elements_text(x.o)), x.u, x.id FROM "
+        "jsonb_to_recordset($1::jsonb) AS x(i int, id text, e text, t text, r text, ph text, tpl "
+        "text, p jsonb, o jsonb, u boolean) ORDER BY x.i ON CONFLICT (event_id, recipient, "
+        "template) DO NOTHING RETURNING 1) "
+        "SELECT count(*) FROM (SELECT pg_notify('notifier_deliveries', '') FROM ins) n",
+        1, p, &dberr);
+    free(json);
+    if (res == NULL) {
+        snprintf(err, errlen, "deliveries: %s", dberr.msg);
+        return KAFKA_APPLY_RETRY;
+    }
+    log_debug("%d events: %s deliveries queued", n, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return KAFKA_APPLY_OK;
+}
+
+/* notifier_apply - one event to its delivery rows (a batch of one) */
+kafka_apply_result notifier_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
+                                  size_t errlen)
+{
+    return notifier_apply_batch(conn, &ev, 1, ctx, err, errlen);
 }

@@ -1,7 +1,16 @@
 /*
- * notifier_sender.c - the sender thread: claims due deliveries, calls the
- * gateways through one libcurl multi handle (connections reused, every
- * transfer bounded by NOTIFIER_TIMEOUT_MS), and records each outcome.
+ * notifier_sender.c - the sender: claims due deliveries, calls the gateways
+ * through one libcurl multi handle (connections reused, every transfer
+ * bounded by NOTIFIER_TIMEOUT_MS), and records each outcome.
+ *
+ * Two threads, so that a gateway's answer never waits on the database: the
+ * calls thread runs the transfers and nothing else; the database thread
+ * claims up to NOTIFIER_CONCURRENCY rows ahead of the calls in flight (in
+ * batches of at least half that, whenever fewer than half are ready), and
+ * records finished calls in one transaction per handful. The calls thread
+ * starts a ready call the moment a slot frees. Claimed calls that never
+ * started at a shutdown go back to 'queued' as they were; at a kill they
+ * are 'sending' like the calls in flight, and are checked, below.
  *
  * Due rows are claimed urgent first (sign-in codes, escalations), then by
  * due time, so that a backlog of ordinary messages never holds a code back.
@@ -27,14 +36,16 @@
  * ones fail the row and dead-letter it through the outbox in the same
  * transaction. At most NOTIFIER_MAX_ATTEMPTS gateway calls per row.
  *
- * It holds one pooled connection for its lifetime, LISTENs on
- * notifier_deliveries (the consumer NOTIFYs on commit) and waits on that
- * socket together with curl's. Logs mask phones; message texts are never
+ * The database thread holds one pooled connection for its lifetime,
+ * LISTENs on notifier_deliveries (the consumer NOTIFYs on commit) and waits
+ * on that socket together with the calls thread's pipe. Logs mask phones; message texts are never
  * logged.
  */
 #include "notifier.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,7 +63,7 @@
 #include "util/sbuf.h"
 #include "util/timeutil.h"
 
-/* One gateway call in flight. */
+/* One gateway call: claimed and ready, in flight, or finished and to be recorded. */
 typedef struct ntf_job {
     char id[37];                 /* delivery id */
     char phone[12];              /* recipient */
@@ -60,28 +71,89 @@ typedef struct ntf_job {
     int kind;                    /* provider kind of this call */
     int attempts;                /* attempts including this one */
     int check;                   /* 1: this call asks whether an earlier send was accepted */
+    int urgent;                  /* 1: started before every ordinary ready call */
+    int64_t prev_claimed_ms;     /* the row's claimed_at before this claim (0: none) */
+    int64_t start_by_ms;         /* monotonic: not started by then, the lease may lapse mid-call */
+    int unstarted;               /* 1: handed back unstarted (start_by_ms passed): re-queue */
     ntf_request req;             /* the request (owned) */
     sbuf body;                   /* the answer */
-    CURL *easy;                  /* the transfer */
-    struct ntf_job *prev, *next; /* the sender's list of calls in flight */
+    CURL *easy;                  /* the transfer (configured by the claim, run by the calls) */
+    CURLcode code;               /* the transfer's result, once finished */
+    struct ntf_job *prev, *next; /* the list or queue the job is on */
 } ntf_job;
 
+/* A queue of jobs, first in first out, linked through next. */
+typedef struct ntf_fifo {
+    ntf_job *head, *tail; /* NULL when empty */
+    int n;                /* jobs queued */
+} ntf_fifo;
+
+/*
+ * Two threads share the sender: the calls thread owns the curl multi handle
+ * and nothing else (it never waits on the database), the database thread
+ * owns the connection, claims ahead of need and records outcomes. They meet
+ * in two queues under mu: ready (claimed, committed 'sending', request
+ * built) and done (finished transfers, taken off the multi handle).
+ */
 struct ntf_sender {
     service_ctx *ctx;
     ntf_state *st;
-    pthread_t thread;
-    atomic_int stop;
-    CURLM *multi;
+    pthread_t calls_thread, db_thread;
+    atomic_int stop;        /* ntf_sender_stop was called */
+    atomic_int calls_ended; /* the calls thread has returned: nothing more will finish */
+    CURLM *multi;           /* calls thread only (curl_multi_wakeup from either) */
+    int wake[2];            /* pipe: the calls thread wakes the database thread */
+    pthread_mutex_t mu;     /* guards the three queues */
+    ntf_fifo urgent, ready; /* claimed calls not started yet: urgent ones go first */
+    ntf_fifo done;          /* finished calls not recorded yet */
+    /* the calls thread's own */
+    int inflight;  /* transfers on the multi handle */
+    ntf_job *jobs; /* calls in flight */
+    /* the database thread's own */
     PGconn *conn; /* held for the thread's life; NULL while the database is away */
-    int inflight;
-    ntf_job *jobs;            /* calls in flight */
-    int again;                /* a row was re-queued due now (failover): claim without waiting */
-    int in_tx;                /* drain's transaction is open: outcomes commit together */
-    sbuf sent_ids, sent_gids; /* drain's accepted rows (array literals' elements), marked at once */
+    int again;    /* a row was re-queued due now (failover): claim without waiting */
+    int dry;      /* the last claim found fewer due rows than it asked for */
+    int in_tx;    /* record's transaction is open: outcomes commit together */
+    sbuf sent_ids,
+        sent_gids; /* record's accepted rows (array literals' elements), marked at once */
     int nsent;
     unsigned int seed;
     int64_t last_sweep;
 };
+
+/* fifo_push - append j to q */
+static void fifo_push(ntf_fifo *q, ntf_job *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->n++;
+}
+
+/* fifo_pop - the first job of q, or NULL */
+static ntf_job *fifo_pop(ntf_fifo *q)
+{
+    ntf_job *j = q->head;
+    if (j == NULL)
+        return NULL;
+    q->head = j->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->n--;
+    j->next = NULL;
+    return j;
+}
+
+/* fifo_take - the whole of q (a chain through next), leaving it empty */
+static ntf_job *fifo_take(ntf_fifo *q)
+{
+    ntf_job *j = q->head;
+    *q = (ntf_fifo){0};
+    return j;
+}
 
 /* mask - a phone for the logs */
 static const char *mask(const char *phone, char out[32])
@@ -99,22 +171,28 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* job_free - release a job and its transfer */
-static void job_free(ntf_sender *s, ntf_job *j)
+/* job_free - release a job and its transfer (no longer on the multi handle) */
+static void job_free(ntf_job *j)
 {
-    if (j->easy) {
-        curl_multi_remove_handle(s->multi, j->easy);
+    if (j->easy)
         curl_easy_cleanup(j->easy);
-    }
+    ntf_request_clear(&j->req);
+    free(j->body.p);
+    free(j);
+}
+
+/* call_end - take a call in flight off the multi handle and the list (the calls thread) */
+static void call_end(ntf_sender *s, ntf_job *j)
+{
+    curl_multi_remove_handle(s->multi, j->easy);
     if (j->prev)
         j->prev->next = j->next;
     else if (s->jobs == j)
         s->jobs = j->next;
     if (j->next)
         j->next->prev = j->prev;
-    ntf_request_clear(&j->req);
-    free(j->body.p);
-    free(j);
+    j->prev = j->next = NULL;
+    s->inflight--;
 }
 
 /* exec - one statement on the sender's connection; 0 or -1 (logged) */
@@ -214,8 +292,10 @@ static void requeue(ntf_sender *s, const char *id, int64_t delay_ms, int provide
     snprintf(d, sizeof(d), "%lld", (long long)delay_ms);
     snprintf(pi, sizeof(pi), "%d", provider_index);
     const char *p[5] = {id, d, pi, check ? "t" : "f", detail};
-    if (delay_ms == 0)
+    if (delay_ms == 0) { /* claimed at once, or as soon as a claim is wanted */
         s->again = 1;
+        s->dry = 0;
+    }
     exec(s,
          "UPDATE deliveries SET status = 'queued', lease_until = NULL, next_attempt_at = now() + "
          "$2::bigint * interval '1 millisecond', provider_index = $3::int, needs_check = "
@@ -390,9 +470,13 @@ static void finish(ntf_sender *s, ntf_job *j, CURLcode code)
     }
 }
 
-/* start_job - hand one claimed row's call to curl */
-static void start_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char *template,
-                      const char *tencent_id, int64_t claimed_ms, int64_t now_ms)
+/*
+ * build_job - one claimed row's request and transfer, ready for the calls
+ * thread; 0, or -1 when the row was dealt with here (failed or re-queued)
+ * and j freed
+ */
+static int build_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char *template,
+                     const char *tencent_id, int64_t claimed_ms, int64_t now_ms)
 {
     const ntf_provider *p = NULL;
     for (int i = 0; i < s->st->nproviders; i++)
@@ -400,8 +484,8 @@ static void start_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char
             p = &s->st->providers[i];
     if (p == NULL) { /* claim only starts configured providers; never dereference NULL */
         fail_row(s, j->id, "its provider is no longer configured", ntf_provider_name(j->kind));
-        job_free(s, j);
-        return;
+        job_free(j);
+        return -1;
     }
     ntf_message m = {.phone = j->phone,
                      .template = template,
@@ -416,14 +500,14 @@ static void start_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char
                  : ntf_request_send(p, &m, now_ms, nonce, &j->req, err, sizeof(err));
     if (rc < 0) {
         fail_row(s, j->id, "the request could not be built", err);
-        job_free(s, j);
-        return;
+        job_free(j);
+        return -1;
     }
     j->easy = curl_easy_init();
     if (j->easy == NULL) {
         requeue(s, j->id, 1000, provider_index_of(s->st, j->kind), j->check, "out of memory");
-        job_free(s, j);
-        return;
+        job_free(j);
+        return -1;
     }
     char url[1100];
     snprintf(url, sizeof(url), "%s", p->url);
@@ -440,12 +524,7 @@ static void start_job(ntf_sender *s, ntf_job *j, const cJSON *params, const char
     curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, &j->body);
     curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
     curl_easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_multi_add_handle(s->multi, j->easy);
-    j->next = s->jobs;
-    if (s->jobs)
-        s->jobs->prev = j;
-    s->jobs = j;
-    s->inflight++;
+    return 0;
 }
 
 /* sweep - re-queue rows whose 'sending' lease lapsed, to be checked first */
@@ -548,16 +627,23 @@ static int64_t limit_until(ntf_sender *s, PGresult *hist, const char *id, const 
     return ntf_limit_until(sent, k, now_ms, &s->st->limits);
 }
 
-/* claim - claim up to max due rows and start their calls */
-static void claim(ntf_sender *s, int max)
+/*
+ * claim - claim up to max due rows (max <= 256), build their calls and queue
+ * them for the calls thread; returns the due rows found (max: there may be
+ * more), or -1 when the claim failed
+ */
+static int claim(ntf_sender *s, int max)
 {
     ntf_state *st = s->st;
     db_err err;
     char lim[12], lease[24];
     snprintf(lim, sizeof(lim), "%d", max);
     snprintf(lease, sizeof(lease), "%d", st->timeout_ms * 2 + 5000);
+    /* the lease is 2 timeouts + 5 s from the claim: a call started within a timeout + 4 s of
+       it ends inside it */
+    int64_t start_by = time_mono_ms() + st->timeout_ms + 4000;
     if (db_begin(s->conn, &err) < 0)
-        return;
+        return -1;
     const char *p0[1] = {lim};
     PGresult *res = db_exec(
         s->conn,
@@ -571,7 +657,7 @@ static void claim(ntf_sender *s, int max)
     if (res == NULL) {
         db_rollback(s->conn);
         log_warn("sender: claim: %s", err.msg);
-        return;
+        return -1;
     }
     int n = PQntuples(res);
     ntf_job *jobs[256];
@@ -662,6 +748,9 @@ static void claim(ntf_sender *s, int max)
         j->kind = kind;
         j->attempts = attempts + 1;
         j->check = check;
+        j->urgent = urgent;
+        j->prev_claimed_ms = atoll(PQgetvalue(res, i, 11));
+        j->start_by_ms = start_by;
         snprintf(started[nj], sizeof(started[nj]), "%s", id);
         snprintf(started_phones[nj], sizeof(started_phones[nj]), "%s", check ? "" : phone);
         claimed[nj] = atoll(PQgetvalue(res, i, 11));
@@ -700,10 +789,10 @@ static void claim(ntf_sender *s, int max)
         log_warn("sender: claim not committed: %s", err.msg);
         for (int i = 0; i < nj; i++) {
             cJSON_Delete(params[i]);
-            job_free(s, jobs[i]);
+            job_free(jobs[i]);
         }
         PQclear(res);
-        return;
+        return -1;
     }
     for (int i = 0; i < nbad; i++)
         fail_row(s, bad[i], "cannot open a sealed parameter",
@@ -724,38 +813,52 @@ static void claim(ntf_sender *s, int max)
     for (int i = 0; i < n; i++)
         if (atoi(PQgetvalue(res, i, 7)) >= st->max_attempts)
             fail_row(s, PQgetvalue(res, i, 0), "no attempts left", "NOTIFIER_MAX_ATTEMPTS reached");
+    int nready = 0;
     for (int i = 0; i < nj; i++) {
         const char *tencent_id = tpl_codes[i];
         for (int k = 0; k < st->routes->ntemplates; k++)
             if (strcmp(st->routes->templates[k].code, tpl_codes[i]) == 0)
                 tencent_id = st->routes->templates[k].tencent_id;
-        start_job(s, jobs[i], params[i], tpl_codes[i], tencent_id, claimed[i], now_ms);
+        if (build_job(s, jobs[i], params[i], tpl_codes[i], tencent_id, claimed[i], now_ms) == 0)
+            jobs[nready++] = jobs[i];
         cJSON_Delete(params[i]);
     }
     PQclear(res);
+    if (nready > 0) {
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < nready; i++)
+            fifo_push(jobs[i]->urgent ? &s->urgent : &s->ready, jobs[i]);
+        pthread_mutex_unlock(&s->mu);
+        curl_multi_wakeup(s->multi);
+    }
+    return n;
 }
 
 /*
- * drain - record every finished transfer, all in one transaction (one
- * commit for the lot). Should that transaction fail, the rows stay
- * 'sending', their leases lapse, and they are checked with the gateway.
+ * record - record every finished call the calls thread handed over, all in
+ * one transaction (one commit for the lot). Should that transaction fail,
+ * the rows stay 'sending', their leases lapse, and they are checked with
+ * the gateway.
  */
-static void drain(ntf_sender *s)
+static void record(ntf_sender *s)
 {
-    CURLMsg *msg;
-    int left;
+    pthread_mutex_lock(&s->mu);
+    ntf_job *j = fifo_take(&s->done);
+    pthread_mutex_unlock(&s->mu);
+    if (j == NULL)
+        return;
     db_err err;
-    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        ntf_job *j = NULL;
-        CURLcode code = msg->data.result;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        if (!s->in_tx && connect_db(s) == 0 && db_begin(s->conn, &err) == 0)
-            s->in_tx = 1;
-        finish(s, j, code);
-        s->inflight--;
-        job_free(s, j);
+    if (connect_db(s) == 0 && db_begin(s->conn, &err) == 0)
+        s->in_tx = 1;
+    while (j) {
+        ntf_job *next = j->next;
+        if (j->unstarted)
+            requeue(s, j->id, 0, provider_index_of(s->st, j->kind), j->check,
+                    "claimed but not started within its lease");
+        else
+            finish(s, j, j->code);
+        job_free(j);
+        j = next;
     }
     flush_sent(s);
     if (s->in_tx) {
@@ -771,8 +874,184 @@ static void drain(ntf_sender *s)
     }
 }
 
-/* sender_loop - claim, call, record; until stopped and drained (bounded) */
-static void *sender_loop(void *arg)
+/*
+ * unclaim - at shutdown, the claimed calls that never started go back to
+ * 'queued' as they were (attempts and claimed_at restored), in one
+ * statement; should it fail, their leases lapse and they are checked with
+ * the gateway first, as after a crash.
+ */
+static void unclaim(ntf_sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    ntf_job *urgent = fifo_take(&s->urgent), *ready = fifo_take(&s->ready);
+    pthread_mutex_unlock(&s->mu);
+    sbuf ids = {0}, claimed = {0};
+    int n = 0;
+    for (ntf_job *lists[2] = {urgent, ready}, **l = lists; l < lists + 2; l++)
+        for (ntf_job *j = *l, *next; j; j = next) {
+            char ms[24];
+            snprintf(ms, sizeof(ms), "%lld", (long long)j->prev_claimed_ms);
+            array_add(&ids, n == 0, j->id);
+            array_add(&claimed, n == 0, ms);
+            n++;
+            next = j->next;
+            job_free(j);
+        }
+    sbuf_str(&ids, "}");
+    sbuf_str(&claimed, "}");
+    if (n > 0 && !ids.failed && !claimed.failed && connect_db(s) == 0) {
+        const char *p[2] = {ids.p, claimed.p};
+        exec(s,
+             "UPDATE deliveries d SET status = 'queued', lease_until = NULL, attempts = "
+             "d.attempts - 1, claimed_at = CASE WHEN v.ms = 0 THEN NULL ELSE to_timestamp(v.ms "
+             "/ 1000.0) END, next_attempt_at = now(), updated_at = now() FROM "
+             "unnest($1::uuid[], $2::bigint[]) AS v(id, ms) WHERE d.id = v.id AND d.status = "
+             "'sending'",
+             2, p);
+    }
+    free(ids.p);
+    free(claimed.p);
+}
+
+/* refill_want - how many rows to claim now: none while at least half a batch is ready */
+static int refill_want(ntf_sender *s)
+{
+    int c = s->st->concurrency;
+    pthread_mutex_lock(&s->mu);
+    int ready = s->urgent.n + s->ready.n;
+    pthread_mutex_unlock(&s->mu);
+    return ready * 2 > c ? 0 : c - ready;
+}
+
+/*
+ * db_loop - the database thread: record outcomes, keep CONCURRENCY calls
+ * claimed ahead of the calls in flight, sweep lapsed leases; it waits on
+ * the LISTEN socket and the calls thread's pipe. Once the calls thread has
+ * ended it records the last outcomes, puts back what never started, and
+ * returns.
+ */
+static void *db_loop(void *arg)
+{
+    ntf_sender *s = arg;
+    int64_t last_claim = 0;
+    while (1) {
+        int ended = atomic_load(&s->calls_ended);
+        if (connect_db(s) < 0) {
+            if (ended)
+                break;
+            usleep(200 * 1000);
+            continue;
+        }
+        if (time_mono_ms() - s->last_sweep > 2000) {
+            sweep(s);
+            s->last_sweep = time_mono_ms();
+        }
+        record(s);
+        if (ended)
+            break;
+        int want = atomic_load(&s->stop) ? 0 : refill_want(s);
+        /* a dry claim is tried again on a NOTIFY, a failover, or 100 ms later (retries due) */
+        if (want > 0 && (!s->dry || s->again || time_mono_ms() - last_claim >= 100)) {
+            s->again = 0;
+            last_claim = time_mono_ms();
+            int got = claim(s, want);
+            s->dry = got < want;
+            if (got == want)
+                continue; /* there may be more due: top up at once */
+        }
+        struct pollfd fds[2] = {{.fd = PQsocket(s->conn), .events = POLLIN},
+                                {.fd = s->wake[0], .events = POLLIN}};
+        if (poll(fds, 2, s->again && want > 0 ? 0 : 100) > 0 && (fds[1].revents & POLLIN)) {
+            char buf[64];
+            while (read(s->wake[0], buf, sizeof(buf)) > 0)
+                ;
+        }
+        if (s->conn && PQconsumeInput(s->conn)) {
+            PGnotify *nt;
+            while ((nt = PQnotifies(s->conn)) != NULL) {
+                s->dry = 0; /* new deliveries were committed */
+                PQfreemem(nt);
+            }
+        }
+    }
+    unclaim(s);
+    return NULL;
+}
+
+/* wake_db - let the database thread look at the queues (never blocks) */
+static void wake_db(ntf_sender *s)
+{
+    ssize_t w = write(s->wake[1], "w", 1);
+    (void)w; /* a full pipe has woken it already */
+}
+
+/* start_ready - put ready calls, urgent first, on the multi handle up to CONCURRENCY */
+static void start_ready(ntf_sender *s)
+{
+    int c = s->st->concurrency, left = 0, started = 0, late = 0;
+    if (s->inflight >= c)
+        return;
+    int64_t now = time_mono_ms();
+    pthread_mutex_lock(&s->mu);
+    while (s->inflight < c) {
+        ntf_job *j = fifo_pop(&s->urgent);
+        if (j == NULL && (j = fifo_pop(&s->ready)) == NULL)
+            break;
+        if (now > j->start_by_ms) { /* its lease could lapse mid-call: never start it */
+            j->unstarted = 1;
+            fifo_push(&s->done, j);
+            late++;
+            continue;
+        }
+        curl_multi_add_handle(s->multi, j->easy);
+        j->next = s->jobs;
+        if (s->jobs)
+            s->jobs->prev = j;
+        s->jobs = j;
+        s->inflight++;
+        started++;
+    }
+    left = s->urgent.n + s->ready.n;
+    pthread_mutex_unlock(&s->mu);
+    if (late > 0 || (started > 0 && left * 2 <= c))
+        wake_db(s); /* to re-queue the late ones, or to claim ahead again */
+}
+
+/* collect - hand every finished call to the database thread; how many */
+static int collect(ntf_sender *s)
+{
+    CURLMsg *msg;
+    int left, n = 0;
+    ntf_fifo done = {0};
+    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        ntf_job *j = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+        j->code = msg->data.result;
+        call_end(s, j);
+        fifo_push(&done, j);
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->done.tail)
+        s->done.tail->next = done.head;
+    else
+        s->done.head = done.head;
+    s->done.tail = done.tail;
+    s->done.n += done.n;
+    pthread_mutex_unlock(&s->mu);
+    wake_db(s);
+    return n;
+}
+
+/*
+ * calls_loop - the calls thread: start ready calls, run the transfers, hand
+ * the finished ones over; until stopped and drained (bounded by the timeout)
+ */
+static void *calls_loop(void *arg)
 {
     ntf_sender *s = arg;
     int64_t stop_deadline = 0;
@@ -782,36 +1061,24 @@ static void *sender_loop(void *arg)
             stop_deadline = time_mono_ms() + s->st->timeout_ms + 1000;
         if (stopping && (s->inflight == 0 || time_mono_ms() > stop_deadline))
             break;
-        if (connect_db(s) < 0) {
-            usleep(200 * 1000);
-            continue;
-        }
-        if (time_mono_ms() - s->last_sweep > 2000) {
-            sweep(s);
-            s->last_sweep = time_mono_ms();
-        }
-        s->again = 0;
-        if (!stopping && s->inflight < s->st->concurrency)
-            claim(s, s->st->concurrency - s->inflight);
+        if (!stopping)
+            start_ready(s);
         int running = 0;
         curl_multi_perform(s->multi, &running);
-        drain(s);
-        struct curl_waitfd fd = {.fd = PQsocket(s->conn), .events = CURL_WAIT_POLLIN};
-        curl_multi_poll(s->multi, &fd, fd.fd >= 0 ? 1 : 0, s->again ? 0 : 100, NULL);
-        if (s->conn && PQconsumeInput(s->conn)) {
-            PGnotify *nt;
-            while ((nt = PQnotifies(s->conn)) != NULL)
-                PQfreemem(nt);
-        }
+        if (collect(s) > 0 && !stopping)
+            continue; /* their slots are refilled at once */
+        curl_multi_poll(s->multi, NULL, 0, 100, NULL);
     }
     if (s->inflight > 0)
         log_warn("sender: %d calls unfinished at shutdown; their leases lapse and they are "
                  "checked with the gateway on the next start",
                  s->inflight);
+    atomic_store(&s->calls_ended, 1);
+    wake_db(s);
     return NULL;
 }
 
-/* ntf_sender_start - the sender thread */
+/* ntf_sender_start - the sender's two threads */
 ntf_sender *ntf_sender_start(service_ctx *ctx, char *err, size_t errlen)
 {
     ntf_sender *s = calloc(1, sizeof(*s));
@@ -820,33 +1087,63 @@ ntf_sender *ntf_sender_start(service_ctx *ctx, char *err, size_t errlen)
         free(s);
         return NULL;
     }
+    if (pipe(s->wake) < 0) {
+        snprintf(err, errlen, "sender: pipe: %s", strerror(errno));
+        curl_multi_cleanup(s->multi);
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(s->wake[i], F_SETFL, fcntl(s->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(s->wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    pthread_mutex_init(&s->mu, NULL);
     s->ctx = ctx;
     s->st = ctx->state;
     s->seed = (unsigned int)time_now_ms() ^ (unsigned int)getpid();
     curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->st->concurrency);
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->st->concurrency * 2);
-    if (pthread_create(&s->thread, NULL, sender_loop, s) != 0) {
+    if (pthread_create(&s->calls_thread, NULL, calls_loop, s) != 0) {
         snprintf(err, errlen, "sender: cannot start its thread");
-        curl_multi_cleanup(s->multi);
-        free(s);
-        return NULL;
+        goto fail;
+    }
+    if (pthread_create(&s->db_thread, NULL, db_loop, s) != 0) {
+        snprintf(err, errlen, "sender: cannot start its thread");
+        atomic_store(&s->stop, 1);
+        pthread_join(s->calls_thread, NULL);
+        goto fail;
     }
     return s;
+fail:
+    curl_multi_cleanup(s->multi);
+    close(s->wake[0]);
+    close(s->wake[1]);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return NULL;
 }
 
-/* ntf_sender_stop - stop claiming, let in-flight calls finish (bounded), join */
+/* ntf_sender_stop - stop claiming, let in-flight calls finish (bounded), record them, join */
 ntf_sender *ntf_sender_stop(ntf_sender *s)
 {
     if (s == NULL)
         return NULL;
     atomic_store(&s->stop, 1);
-    pthread_join(s->thread, NULL);
+    curl_multi_wakeup(s->multi);
+    pthread_join(s->calls_thread, NULL);
+    pthread_join(s->db_thread, NULL);
     /* transfers still running at the deadline are abandoned: their rows stay 'sending' */
-    while (s->jobs)
-        job_free(s, s->jobs);
+    while (s->jobs) {
+        ntf_job *j = s->jobs;
+        call_end(s, j);
+        job_free(j);
+    }
     curl_multi_cleanup(s->multi);
     if (s->conn)
         db_release(s->ctx->db, s->conn);
+    close(s->wake[0]);
+    close(s->wake[1]);
+    pthread_mutex_destroy(&s->mu);
     free(s);
     return NULL;
 }

@@ -54,7 +54,7 @@ static const http_route suggestion_routes[] = {
 static const catalogue_topic *const suggestion_produces[] = {&cat_topic_suggestions, NULL};
 
 static const kafka_consumer_def suggestion_consumers[] = {
-    {"suggestion", NULL, suggestion_apply, NULL, NULL},
+    {"suggestion", NULL, suggestion_apply, NULL, NULL, NULL},
 };
 
 static suggestion_state suggestion_st = {.mu = PTHREAD_MUTEX_INITIALIZER,

@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     rd_kafka_t *rk = kafka_producer_new(brokers, "probe", err, sizeof(err));
     outbox_relay *relay = rk ? outbox_relay_start(pool, rk, 1, 0, err, sizeof(err)) : NULL;
     const char *topics[2] = {topic, NULL};
-    kafka_consumer_def def = {group, topics, probe_apply, &p, NULL};
+    kafka_consumer_def def = {group, topics, probe_apply, &p, NULL, NULL};
     kafka_consumer_opts opts = {batch_max, relay};
     kafka_consumer *c =
         relay ? kafka_consumer_start(brokers, &def, pool, &opts, err, sizeof(err)) : NULL;
