@@ -26,7 +26,9 @@ def test_migrations(c):
     for s, fn in (("registry", "project_json"), ("income", "entry_json"),
                   ("suggestion", "parts_json"), ("suggestion", "suggestion_json"),
                   ("suggestion", "suggestion_public_json"), ("suggestion", "event_data"),
-                  ("accounts", "account_json")):
+                  ("accounts", "account_json"), ("enrollment", "household_json"),
+                  ("enrollment", "household_event_data"), ("enrollment", "household_unknown_village"),
+                  ("enrollment", "enrollment_json")):
         c.eq(lang(s, fn), [["plpgsql"]], "%s: %s planned once" % (s, fn))
 
 
