@@ -42,7 +42,8 @@ group *group_free(group *g);
  * group_exec - run the command statement sql with n text parameters (which
  * must stay valid until it returns), alone or in a group, in autocommit:
  * its result once committed, or NULL with err (a database failure, or the
- * pool's wait of timeout_ms for a connection running out).
+ * pool's wait of timeout_ms for a connection running out; g NULL, a context
+ * without a database: at once).
  */
 PGresult *group_exec(group *g, int timeout_ms, const char *sql, int n, const char *const *params,
                      db_err *err);
