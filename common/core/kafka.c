@@ -621,6 +621,12 @@ static rd_kafka_t *consumer_open(const kafka_consumer *c, char *err, size_t errl
         set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
         set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
         set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0 ||
+        /* a consumer behind by 100,000 events (an import's) prefetched all of them by
+           librdkafka's defaults (100,000 messages a partition, 64 MiB): a few batches
+           ahead is enough to keep it busy, and bounds its memory */
+        set(conf, "queued.min.messages", "2000", err, errlen) < 0 ||
+        set(conf, "queued.max.messages.kbytes", "4096", err, errlen) < 0 ||
+        set(conf, "fetch.max.bytes", "4194304", err, errlen) < 0 ||
         (def->instance_id && *def->instance_id &&
          set(conf, "group.instance.id", def->instance_id, err, errlen) < 0)) {
         rd_kafka_conf_destroy(conf);
