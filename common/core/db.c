@@ -43,8 +43,7 @@ struct db_pool {
     int nidle;           /* entries of idle */
 };
 
-/* err_set - fill err from a result or a connection */
-static void err_set(db_err *err, const PGresult *res, PGconn *conn, const char *fallback)
+void db_err_from(db_err *err, const PGresult *res, PGconn *conn, const char *fallback)
 {
     if (err == NULL)
         return;
@@ -54,11 +53,6 @@ static void err_set(db_err *err, const PGresult *res, PGconn *conn, const char *
     if (msg == NULL && conn != NULL && PQstatus(conn) != CONNECTION_OK)
         msg = "connection to the database lost";
     snprintf(err->msg, sizeof(err->msg), "%s", msg ? msg : fallback);
-}
-
-void db_err_from(db_err *err, const PGresult *res, PGconn *conn, const char *fallback)
-{
-    err_set(err, res, conn, fallback);
 }
 
 /* db_notice - server notices go to the debug log, not to stderr */
@@ -101,7 +95,7 @@ static PGconn *db_connect(db_pool *pool, db_err *err)
     PQfreemem(schema);
     PGresult *res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        err_set(err, res, conn, "cannot set up the connection");
+        db_err_from(err, res, conn, "cannot set up the connection");
         PQclear(res);
         PQfinish(conn);
         return NULL;
@@ -286,7 +280,7 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n, const char *const *param
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;
-    err_set(err, res, conn, "statement failed");
+    db_err_from(err, res, conn, "statement failed");
     PQclear(res);
     return NULL;
 }
@@ -305,7 +299,7 @@ int db_copy_begin(PGconn *conn, const char *sql, db_err *err)
         PQclear(res);
         return 0;
     }
-    err_set(err, res, conn, "COPY did not start");
+    db_err_from(err, res, conn, "COPY did not start");
     PQclear(res);
     return -1;
 }
@@ -313,7 +307,7 @@ int db_copy_begin(PGconn *conn, const char *sql, db_err *err)
 int db_copy_put(PGconn *conn, const char *buf, size_t n, db_err *err)
 {
     if (n > INT_MAX || PQputCopyData(conn, buf, (int)n) != 1) {
-        err_set(err, NULL, conn, "COPY data not sent");
+        db_err_from(err, NULL, conn, "COPY data not sent");
         return -1;
     }
     return 0;
@@ -324,11 +318,11 @@ int db_copy_end(PGconn *conn, const char *abort, db_err *err)
     int rc = PQputCopyEnd(conn, abort) == 1 ? 0 : -1;
     PGresult *res;
     if (rc < 0)
-        err_set(err, NULL, conn, "COPY not ended");
+        db_err_from(err, NULL, conn, "COPY not ended");
     /* the COPY's result, then NULL; any other result means it failed */
     while ((res = PQgetResult(conn)) != NULL) {
         if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
-            err_set(err, res, conn, "COPY failed");
+            db_err_from(err, res, conn, "COPY failed");
             rc = -1;
         }
         PQclear(res);
@@ -409,7 +403,7 @@ static int apply_one(PGconn *conn, const char *qschema, const char *version, con
     }
     PGresult *res = PQexec(conn, sql); /* a file may hold several statements */
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        err_set(err, res, conn, "migration failed");
+        db_err_from(err, res, conn, "migration failed");
         PQclear(res);
         db_rollback(conn);
         return -1;
