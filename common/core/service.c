@@ -729,6 +729,20 @@ static void idem_hash(const http_req *req, char hash[65])
     crypto_hex(digest, 32, hash);
 }
 
+int service_key_params(const http_req *req, http_resp *resp, char hash[65], const char *out[4])
+{
+    const char *key;
+    if (idem_key_of(req, resp, &key) < 0)
+        return -1;
+    if (key)
+        idem_hash(req, hash);
+    out[0] = key ? req->auth.sub : NULL;
+    out[1] = key;
+    out[2] = key ? req->route : NULL;
+    out[3] = key ? hash : NULL;
+    return 0;
+}
+
 /* problem_extend - add the members of the JSON object members to the problem in resp,
    but for those it has; the problem stays as it is when either does not parse */
 static void problem_extend(http_resp *resp, const char *members)
@@ -753,7 +767,7 @@ static void problem_extend(http_resp *resp, const char *members)
 
 int service_result_problem(http_resp *resp, const PGresult *res)
 {
-    if (PQntuples(res) != 1 || PQnfields(res) != 7 || PQgetisnull(res, 0, 0))
+    if (PQntuples(res) != 1 || PQnfields(res) < 7 || PQgetisnull(res, 0, 0))
         return 0;
     http_problem(resp, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
                  PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5), "%s",
@@ -763,47 +777,51 @@ int service_result_problem(http_resp *resp, const PGresult *res)
     return -1;
 }
 
-void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
-                        const char *const *params)
+int service_result_answer(http_resp *resp, const PGresult *res)
 {
-    const char *key, *all[SERVICE_CREATE_ONE_MAX_PARAMS + 4];
+    if (PQntuples(res) != 1 || PQnfields(res) < 7 || PQgetisnull(res, 0, 0)) {
+        log_error("service_result_answer: the command answered no command_result");
+        http_problem(resp, 500, "internal", "Internal error", NULL, "the request was not run");
+        return 500;
+    }
+    if (!PQgetisnull(res, 0, 3) || PQgetisnull(res, 0, 1)) { /* a slug: a problem */
+        if (service_result_problem(resp, res) == 0)
+            http_problem(resp, 500, "internal", "Internal error", NULL, "no answer");
+        return resp->status;
+    }
+    http_reply_raw(resp, atoi(PQgetvalue(res, 0, 0)), "application/json", PQgetvalue(res, 0, 1),
+                   (size_t)PQgetlength(res, 0, 1));
+    if (!PQgetisnull(res, 0, 2))
+        snprintf(resp->location, sizeof(resp->location), "%s", PQgetvalue(res, 0, 2));
+    return resp->status;
+}
+
+int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
+                       const char *const *params)
+{
+    const char *all[SERVICE_CREATE_ONE_MAX_PARAMS + 4];
     char hash[65];
-    if (idem_key_of(req, resp, &key) < 0)
-        return;
     if (n < 0 || n > SERVICE_CREATE_ONE_MAX_PARAMS) {
         log_error("service_create_one: %d parameters; at most %d", n,
                   SERVICE_CREATE_ONE_MAX_PARAMS);
         http_problem(resp, 500, "internal", "Internal error", NULL, "the request was not run");
-        return;
+        return 500;
     }
-    if (key)
-        idem_hash(req, hash);
+    if (service_key_params(req, resp, hash, all + n) < 0)
+        return resp->status;
     for (int i = 0; i < n; i++)
         all[i] = params[i];
-    all[n] = key ? req->auth.sub : NULL;
-    all[n + 1] = key;
-    all[n + 2] = key ? req->route : NULL;
-    all[n + 3] = key ? hash : NULL;
     db_err err;
     PGresult *res = group_exec(ctx->commit, 5000, sql, n + 4, all, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);
-    } else if (PQntuples(res) != 1 || PQnfields(res) != 7 || PQgetisnull(res, 0, 0)) {
-        log_error("service_create_one: the command answered no command_result");
-        http_problem(resp, 500, "internal", "Internal error", NULL, "the request was not run");
-    } else {
-        int status = atoi(PQgetvalue(res, 0, 0));
-        if (PQgetisnull(res, 0, 3) && !PQgetisnull(res, 0, 1)) { /* no slug: not a problem */
-            http_reply_raw(resp, status, "application/json", PQgetvalue(res, 0, 1),
-                           (size_t)PQgetlength(res, 0, 1));
-            if (!PQgetisnull(res, 0, 2))
-                snprintf(resp->location, sizeof(resp->location), "%s", PQgetvalue(res, 0, 2));
-            outbox_relay_wake(ctx->relay);
-        } else {
-            service_result_problem(resp, res);
-        }
+        return resp->status;
     }
+    int status = service_result_answer(resp, res);
+    if (status >= 200 && status < 300)
+        outbox_relay_wake(ctx->relay);
     PQclear(res);
+    return status;
 }
 
 /* service_create - a creating POST under its Idempotency-Key, in one transaction */

@@ -164,13 +164,19 @@ void service_db_problem(http_resp *resp, const db_err *err);
  * committed with concurrent ones (ctx->commit, core/group.h): either way it
  * is committed before the answer is built, and another request's failure
  * does not change its answer. Its
- * command_result row answers: the status with its body and Location, or its
- * problem (a row with a slug); a statement that fails answers as
- * service_db_problem.
+ * command_result row answers as service_result_answer; a statement that
+ * fails answers as service_db_problem. Returns the status answered.
  */
 #define SERVICE_CREATE_ONE_MAX_PARAMS 32
-void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
-                        const char *const *params);
+int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
+                       const char *const *params);
+
+/*
+ * service_key_params - the Idempotency-Key's principal, key, route and
+ * request hash (into hash) as out[0..3], the last four parameters of a
+ * command function (all NULL without a key); -1 after a 422 for a bad key.
+ */
+int service_key_params(const http_req *req, http_resp *resp, char hash[65], const char *out[4]);
 
 /*
  * service_result_problem - when res's one command_result row (common 005)
@@ -180,6 +186,14 @@ void service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const 
  * problem, {"existing_id": ...} say; the standard members are kept.
  */
 int service_result_problem(http_resp *resp, const PGresult *res);
+
+/*
+ * service_result_answer - answer resp from res's command_result row (its
+ * first seven columns; a query may add more after them): the status with
+ * its body and Location, or its problem (a row with a slug). Returns the
+ * status answered, 500 when res holds no command_result.
+ */
+int service_result_answer(http_resp *resp, const PGresult *res);
 
 /*
  * service_query / service_exec - run a statement inside a request, turning a

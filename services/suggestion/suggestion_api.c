@@ -134,17 +134,9 @@ int suggestion_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
     free(envelope);
     if (res == NULL)
         return -1;
-    int rc = -1;
-    if (PQntuples(res) == 1 && PQnfields(res) == 7 && !PQgetisnull(res, 0, 1)) {
-        snprintf(resp->location, sizeof(resp->location), "/v1/suggestions/%s", in->id);
-        http_reply_raw(resp, atoi(PQgetvalue(res, 0, 0)), "application/json", PQgetvalue(res, 0, 1),
-                       (size_t)PQgetlength(res, 0, 1));
+    int rc = service_result_answer(resp, res) == 201 ? 0 : -1;
+    if (rc == 0)
         log_info("proposal %s submitted", in->id);
-        rc = 0;
-    } else if (service_result_problem(resp, res) == 0) {
-        http_problem(resp, 500, "internal", "Internal error", NULL,
-                     "the submission answered nothing");
-    }
     PQclear(res);
     return rc;
 }
