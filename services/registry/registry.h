@@ -72,13 +72,6 @@ const char *registry_level_parse(const char *level);
  */
 long registry_regions_import(PGconn *conn, FILE *in, char *err, size_t errlen);
 
-/*
- * registry_village_check - 0 if code names a known village; otherwise sets a
- * 422 problem at pointer on resp (unknown region, or a region that is not a
- * village) and returns -1. Database trouble: 503, -1.
- */
-int registry_village_check(PGconn *conn, const char *code, const char *pointer, http_resp *resp);
-
 void registry_regions_list(http_req *req, http_resp *resp, void *ctx);
 void registry_regions_get(http_req *req, http_resp *resp, void *ctx);
 void registry_regions_import_http(http_req *req, http_resp *resp, void *ctx);

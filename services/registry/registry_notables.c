@@ -13,18 +13,13 @@
 
 #include "core/cnid.h"
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
 #include "core/service.h"
 #include "util/crypto.h"
 
-/* The JSON of a notable, phone whole ($1 = 'full') or masked. */
-#define NOTABLE_JSON                                                                               \
-    "jsonb_build_object('id', n.id, 'name', n.name, "                                              \
-    "'phone', CASE WHEN $1::text = 'full' OR n.id::text = $2::text THEN n.phone "                  \
-    "ELSE left(n.phone, 3) || '****' || right(n.phone, 4) END, "                                   \
-    "'home_village', n.home_village, 'side', r.side, 'council', n.council, "                       \
-    "'lead_role', n.lead_role, 'created_at', n.created_at)::text"
+/* The JSON of a notable (registry 004), phone whole ($1 = 'full', or the notable itself) or
+   masked */
+#define NOTABLE_JSON "notable_json(n, r.side, $1::text = 'full' OR n.id::text = $2::text)::text"
 
 typedef struct notable_input {
     const char *name, *phone_raw, *village, *council, *lead_role;
@@ -32,65 +27,10 @@ typedef struct notable_input {
     char id[37];
 } notable_input;
 
-/* notable_insert - the create step run inside service_create */
-static int notable_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
-{
-    notable_input *in = arg;
-    db_err err;
-
-    if (registry_village_check(conn, in->village, "/home_village", resp) < 0)
-        return -1;
-    const char *dup_params[1] = {in->phone};
-    PGresult *res = db_exec(conn, "SELECT id FROM notables WHERE phone = $1", 1, dup_params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    if (PQntuples(res) > 0) {
-        http_problem(resp, 409, "duplicate", "Notable already registered", "/phone",
-                     "a notable with this phone is registered as %s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-
-    crypto_uuid_v7(in->id);
-    const char *params[7] = {in->id,      in->name,      in->phone,    in->village,
-                             in->council, in->lead_role, req->auth.sub};
-    res = db_exec(conn,
-                  "INSERT INTO notables (id, name, phone, home_village, council, lead_role, "
-                  "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                  7, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    PQclear(res);
-
-    const char *sel[3] = {"full", in->id, in->id};
-    res = db_exec(conn,
-                  "SELECT " NOTABLE_JSON " FROM notables n JOIN regions r ON r.code = "
-                  "n.home_village WHERE n.id = $3",
-                  3, sel, &err);
-    if (res == NULL || PQntuples(res) != 1) {
-        service_db_problem(resp, &err);
-        PQclear(res);
-        return -1;
-    }
-    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    cJSON *ev = event_new("registry", "notable.registered", in->id, data);
-    if (ev == NULL || outbox_add(conn, REGISTRY_TOPIC_NOTABLES, in->id, ev, &err) < 0) {
-        cJSON_Delete(ev);
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    /* The creator sees the whole record it just sent. */
-    http_reply_json(resp, 201, cJSON_Duplicate(event_data(ev), 1));
-    snprintf(resp->location, sizeof(resp->location), "/v1/notables/%s", in->id);
-    cJSON_Delete(ev);
-    return 0;
-}
+#define REGISTER_SQL                                                                               \
+    "SELECT * FROM notable_register($1::uuid, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, "   \
+    "$12, $13)"
+#define REGISTER_NPARAMS 9
 
 /* registry_notables_create - POST /v1/notables */
 void registry_notables_create(http_req *req, http_resp *resp, void *ctx)
@@ -116,7 +56,23 @@ void registry_notables_create(http_req *req, http_resp *resp, void *ctx)
                      "employment, elderly, culture, other");
         goto out;
     }
-    service_create(ctx, req, resp, notable_insert, &in);
+    if (!registry_region_code_valid(in.village)) {
+        http_problem(resp, 422, "validation", "Invalid region code", "/home_village",
+                     "a region code is 12 digits");
+        goto out;
+    }
+    char event_id[37];
+    crypto_uuid_v7(in.id);
+    char *envelope = event_envelope_text("registry", "notable.registered", in.id, event_id);
+    if (envelope == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        goto out;
+    }
+    const char *params[REGISTER_NPARAMS] = {in.id,         in.name,    in.phone,
+                                            in.village,    in.council, in.lead_role,
+                                            req->auth.sub, envelope,   REGISTRY_TOPIC_NOTABLES};
+    service_create_one(ctx, req, resp, REGISTER_SQL, REGISTER_NPARAMS, params);
+    free(envelope);
 out:
     cJSON_Delete(body);
 }

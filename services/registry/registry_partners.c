@@ -15,49 +15,15 @@
 #include "core/service.h"
 #include "util/crypto.h"
 
-#define PARTNER_JSON                                                                               \
-    "jsonb_build_object('id', p.id, 'name', p.name, 'kind', p.kind, 'uscc', p.uscc, "              \
-    "'created_at', p.created_at)::text"
+#define PARTNER_JSON "partner_json(p)::text" /* registry 004 */
 
 typedef struct partner_input {
     const char *name, *kind, *uscc;
     char id[37];
 } partner_input;
 
-/* partner_insert - the create step run inside service_create */
-static int partner_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
-{
-    partner_input *in = arg;
-    db_err err;
-    const char *dup[1] = {in->uscc};
-    PGresult *res = db_exec(conn, "SELECT id FROM partners WHERE uscc = $1", 1, dup, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    if (PQntuples(res) > 0) {
-        http_problem(resp, 409, "duplicate", "Partner already registered", "/uscc",
-                     "a partner with this code is registered as %s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    crypto_uuid_v7(in->id);
-    const char *params[5] = {in->id, in->name, in->kind, in->uscc, req->auth.sub};
-    res = db_exec(conn,
-                  "INSERT INTO partners AS p (id, name, kind, uscc, created_by) "
-                  "VALUES ($1, $2, $3, $4, $5) RETURNING " PARTNER_JSON,
-                  5, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    http_reply_raw(resp, 201, "application/json", PQgetvalue(res, 0, 0),
-                   (size_t)PQgetlength(res, 0, 0));
-    snprintf(resp->location, sizeof(resp->location), "/v1/partners/%s", in->id);
-    PQclear(res);
-    return 0;
-}
+#define REGISTER_SQL "SELECT * FROM partner_register($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)"
+#define REGISTER_NPARAMS 5
 
 /* registry_partners_create - POST /v1/partners */
 void registry_partners_create(http_req *req, http_resp *resp, void *ctx)
@@ -81,7 +47,9 @@ void registry_partners_create(http_req *req, http_resp *resp, void *ctx)
                      "the code fails its %s rule (GB 32100-2015)", why);
         goto out;
     }
-    service_create(ctx, req, resp, partner_insert, &in);
+    crypto_uuid_v7(in.id);
+    const char *params[REGISTER_NPARAMS] = {in.id, in.name, in.kind, in.uscc, req->auth.sub};
+    service_create_one(ctx, req, resp, REGISTER_SQL, REGISTER_NPARAMS, params);
 out:
     cJSON_Delete(body);
 }

@@ -122,35 +122,6 @@ out:
     return rc < 0 ? -1 : rows;
 }
 
-/* registry_village_check - 0 for a known village, else a 422 (or 503) at pointer */
-int registry_village_check(PGconn *conn, const char *code, const char *pointer, http_resp *resp)
-{
-    if (!registry_region_code_valid(code)) {
-        http_problem(resp, 422, "validation", "Invalid region code", pointer,
-                     "a region code is 12 digits");
-        return -1;
-    }
-    db_err err;
-    const char *params[1] = {code};
-    PGresult *res = db_exec(conn, "SELECT level FROM regions WHERE code = $1", 1, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    int rc = 0;
-    if (PQntuples(res) == 0) {
-        http_problem(resp, 422, "unknown-region", "Unknown region", pointer,
-                     "region %s is not in the registry", code);
-        rc = -1;
-    } else if (strcmp(PQgetvalue(res, 0, 0), "village") != 0) {
-        http_problem(resp, 422, "not-a-village", "Not a village", pointer,
-                     "region %s is a %s, not a village", code, PQgetvalue(res, 0, 0));
-        rc = -1;
-    }
-    PQclear(res);
-    return rc;
-}
-
 /* registry_regions_list - GET /v1/regions?level=&parent=&side= */
 void registry_regions_list(http_req *req, http_resp *resp, void *ctx)
 {

@@ -9,68 +9,18 @@
  */
 #include "suggestion.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
 
 typedef struct unit_input {
     const char *id, *name, *region_code;
 } unit_input;
 
-/* unit_insert - the create step run inside service_create */
-static int unit_insert(PGconn *conn, http_req *req, http_resp *resp, void *arg)
-{
-    (void)req;
-    unit_input *in = arg;
-    const char *params[3] = {in->id, in->name, in->region_code};
-    db_err err;
-    /* the unit as the list shows it (region_name, level), plus created_at */
-    PGresult *res = db_exec(conn,
-                            "WITH u AS (INSERT INTO units (id, name, region_code, side) "
-                            "SELECT $1, $2, r.code, r.side FROM regions r WHERE r.code = $3 "
-                            "AND r.side IN ('zhejiang', 'shanghai') "
-                            "ON CONFLICT (id) DO NOTHING RETURNING *) "
-                            "SELECT jsonb_build_object('id', u.id, 'name', u.name, 'region_code', "
-                            "u.region_code, 'region_name', r.name, 'level', r.level, 'side', "
-                            "u.side, 'created_at', u.created_at)::text "
-                            "FROM u JOIN regions r ON r.code = u.region_code",
-                            3, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        const char *p1[1] = {in->id};
-        res = db_exec(conn, "SELECT 1 FROM units WHERE id = $1", 1, p1, &err);
-        int exists = res && PQntuples(res) > 0;
-        PQclear(res);
-        if (exists)
-            http_problem(resp, 409, "duplicate", "Unit already registered", "/id",
-                         "a unit with this id exists");
-        else
-            http_problem(resp, 422, "validation", "Unknown region", "/region_code",
-                         "region_code is not a known region of either side");
-        return -1;
-    }
-    /* the accounts service learns units from this event (handler grants name one) */
-    cJSON *ev =
-        event_new("suggestion", "unit.registered", in->id, cJSON_Parse(PQgetvalue(res, 0, 0)));
-    if (ev == NULL || outbox_add(conn, SUGGESTION_TOPIC, in->id, ev, &err) < 0) {
-        cJSON_Delete(ev);
-        PQclear(res);
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    cJSON_Delete(ev);
-    snprintf(resp->location, sizeof(resp->location), "/v1/units/%s", in->id);
-    http_reply_raw(resp, 201, "application/json", PQgetvalue(res, 0, 0),
-                   strlen(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    return 0;
-}
+#define REGISTER_SQL "SELECT * FROM unit_register($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)"
+#define REGISTER_NPARAMS 5
 
 /* suggestion_units_create - POST /v1/units {id, name, region_code} (admin) */
 void suggestion_units_create(http_req *req, http_resp *resp, void *ctx)
@@ -94,7 +44,17 @@ void suggestion_units_create(http_req *req, http_resp *resp, void *ctx)
                      "region_code is 12 digits");
         goto out;
     }
-    service_create(ctx, req, resp, unit_insert, &in);
+    char event_id[37];
+    /* the accounts service learns units from this event (handler grants name one) */
+    char *envelope = event_envelope_text("suggestion", "unit.registered", in.id, event_id);
+    if (envelope == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        goto out;
+    }
+    const char *params[REGISTER_NPARAMS] = {in.id, in.name, in.region_code, envelope,
+                                            SUGGESTION_TOPIC};
+    service_create_one(ctx, req, resp, REGISTER_SQL, REGISTER_NPARAMS, params);
+    free(envelope);
 out:
     cJSON_Delete(body);
 }

@@ -251,6 +251,17 @@ def test_notables_and_partners(c):
     problem(c, http("POST", BASE + "/v1/notables", {"name": "b", "phone": phone,
                                                     "home_village": SH_SHANTANG}, tok=ADMIN),
             409, "/phone", "duplicate phone")
+    # A refused duplicate leaves no claim on its key: the same request again
+    # is refused the same way, and the key then serves another request.
+    key = unique("dup-key")
+    for what in ("duplicate phone under a key", "and again under the same key"):
+        problem(c, http("POST", BASE + "/v1/notables", {"name": "b", "phone": phone,
+                                                        "home_village": SH_SHANTANG}, tok=ADMIN,
+                        headers={"Idempotency-Key": key}),
+                409, "/phone", what)
+    problem(c, http("POST", BASE + "/v1/notables", {"name": "b", "phone": "139" + phone[3:],
+                                                    "home_village": "310116000000"}, tok=ADMIN),
+            422, "/home_village", "a home village that is not a village")
     problem(c, http("POST", BASE + "/v1/notables", {"name": "b", "phone": "12345",
                                                     "home_village": SH_SHANTANG}, tok=ADMIN),
             422, "/phone", "not a mobile")
@@ -272,6 +283,10 @@ def test_notables_and_partners(c):
     problem(c, http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise",
                                                     "uscc": uscc}, tok=ADMIN),
             409, "/uscc", "duplicate USCC")
+    again = http("POST", BASE + "/v1/partners", {"name": "p", "kind": "enterprise", "uscc": uscc},
+                 tok=ADMIN)
+    c.check(again.json and ok.json["id"] in again.json.get("detail", ""),
+            "the duplicate's answer names the partner registered (%r)" % again)
 
 
 def test_regions(c):

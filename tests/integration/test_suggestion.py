@@ -119,6 +119,12 @@ def setup(c):
         F[key + "_tok"] = token("handler", unit=F[key], sub="handler-" + key)
     r = post("/v1/units", {"id": F["unit_zj"], "name": "again", "region_code": ZJ}, ADMIN)
     c.eq(r.status, 409, "a unit id is registered once")
+    # a refused duplicate leaves no claim on its key: refused the same way again
+    key = unique("unit-key")
+    for what in ("under a key", "again under the same key"):
+        r = post("/v1/units", {"id": F["unit_zj"], "name": "again", "region_code": ZJ}, ADMIN,
+                 key=key)
+        c.eq((r.status, r.json.get("pointer")), (409, "/id"), "a duplicate unit %s" % what)
     r = post("/v1/units", {"id": unique("nowhere"), "name": "x", "region_code": "330482999999"},
              ADMIN)
     c.eq((r.status, r.json.get("pointer")), (422, "/region_code"), "a unit in an unknown region")
