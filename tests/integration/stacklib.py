@@ -141,8 +141,11 @@ def wait_for_event(topic, pred, seconds=60):
 
 
 def stack(*args):
-    """Run a stack subcommand (kafka-stop, kafka-start, service-kill, ...)."""
+    """Run a stack subcommand (kafka-stop, kafka-start, service-kill, ...) on the
+    instance of the env file: its name, and its ports and build when it runs on
+    others than its defaults."""
     env = dict(os.environ, STACK_INSTANCE=ENV.get("INSTANCE", "test"))
+    env.update({k: v for k, v in ENV.items() if k.startswith("STACK_")})
     return subprocess.run([STACK] + list(args), env=env, check=True, capture_output=True,
                           text=True, timeout=300)
 

@@ -298,15 +298,17 @@ def test_import_line_endings(c):
     # RFC 4180: a quoted name holding a comma and a doubled quote is one field; a
     # quoted field across lines is one record (a name may not hold a line break,
     # so it is refused and counted), and the next record starts two lines later
-    text = (head + '\r\n"Wang, ""Lao"" San",%s,13900000021,%s,false\r\n'
+    tag = unique("q").split("-")[1]  # the name this run's row alone has
+    text = (head + '\r\n"Wang, ""Lao"" San %s",%s,13900000021,%s,false\r\n'
             '"Two\r\nlines",%s,13900000022,%s,false\r\nNext,%s,12,%s,false\r\n') % (
-        fresh_id(), ZJ, fresh_id(), ZJ, fresh_id(), ZJ)
+        tag, fresh_id(), ZJ, fresh_id(), ZJ, fresh_id(), ZJ)
     r = http("POST", url, raw=text.encode(), tok=COORD_ZJ, headers={"Content-Type": "text/csv"})
     c.eq((r.status, r.json and (r.json["rows"], r.json["imported"], r.json["invalid"])),
          (200, (3, 1, 2)), "quoted fields (%r)" % r)
     c.eq([(e["line"], e["pointer"]) for e in (r.json or {}).get("errors", [])],
          [(3, "/head_name"), (5, "/phone")], "a two-line record on line 3, the next on line 5")
-    c.eq(psql("SELECT count(*) FROM enrollment.households WHERE head_name = 'Wang, \"Lao\" San'"),
+    c.eq(psql("SELECT count(*) FROM enrollment.households WHERE head_name = "
+              "'Wang, \"Lao\" San %s'" % tag),
          [["1"]], "the comma and the doubled quote kept")
 
 
