@@ -623,10 +623,17 @@ static rd_kafka_t *consumer_open(const kafka_consumer *c, char *err, size_t errl
         set(conf, "auto.commit.interval.ms", "1000", err, errlen) < 0 ||
         /* a consumer behind by 100,000 events (an import's) prefetched all of them by
            librdkafka's defaults (100,000 messages a partition, 64 MiB): a few batches
-           ahead is enough to keep it busy, and bounds its memory */
+           ahead is enough to keep it busy. The two queue limits are only checked
+           before a fetch, though, and the fetch limits count compressed bytes: lz4
+           shrinks our JSON events about 6 times, so with 4 MiB fetches (1 MiB a
+           partition) income caught up on 60,000 household events holding 40 MiB of
+           them decompressed at once. A fetch of at most 1 MiB (librdkafka's least:
+           message.max.bytes), 256 KiB a partition, is a few thousand events, still
+           several batches ahead */
         set(conf, "queued.min.messages", "2000", err, errlen) < 0 ||
         set(conf, "queued.max.messages.kbytes", "4096", err, errlen) < 0 ||
-        set(conf, "fetch.max.bytes", "4194304", err, errlen) < 0 ||
+        set(conf, "fetch.max.bytes", "1048576", err, errlen) < 0 ||
+        set(conf, "max.partition.fetch.bytes", "262144", err, errlen) < 0 ||
         (def->instance_id && *def->instance_id &&
          set(conf, "group.instance.id", def->instance_id, err, errlen) < 0)) {
         rd_kafka_conf_destroy(conf);

@@ -6,27 +6,36 @@
  *
  * It works in its own schema (created if missing) through a superuser URL,
  * applies the common migrations there, and counts every application of an
- * event id in probe_applied. It stops when --event ID has been seen and
- * --linger-ms more have passed, or after --max-seconds, and prints
- * {"applied": n, "duplicates": n, "deadlettered": n, "batches": n} on
- * stdout (batches: the transactions the loop committed; probe_applied.seq
- * gives the order of application). --batch-max N sets how many messages
+ * event id in probe_applied. It stops when --event ID has been seen (or,
+ * with --applied N, once N events were applied) and --linger-ms more have
+ * passed, or after --max-seconds, and prints
+ * {"applied": n, "duplicates": n, "deadlettered": n, "batches": n,
+ * "heap_peak_kb": n} on stdout (batches: the transactions the loop
+ * committed; probe_applied.seq gives the order of application;
+ * heap_peak_kb: the most heap the process had in use, sampled every 64th
+ * application, from the allocator's own count: ASan's under sanitizers,
+ * glibc's otherwise). --batch-max N sets how many messages
  * one transaction takes at most (CONSUMER_BATCH_MAX). With
  * --retry-type TYPE, events of that type fail transiently for as long as it
  * runs (the consumer keeps retrying them; their offsets must not be
  * committed), so a test can stop it in the middle of an unfinished effect.
  *
  * Usage: probe_consumer --db URL --schema S --migrations DIR --brokers B
- *        --topic T --group G --event ID [--linger-ms N] [--max-seconds N]
+ *        --topic T --group G (--event ID | --applied N) [--linger-ms N] [--max-seconds N]
  *        [--retry-type TYPE] [--batch-max N]
  * The consumer's test-only failpoint (SHANTANG_FAILPOINT_CONSUMER_CRASH, see
  * core/kafka.h) is read from the environment as in every service.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's allocator, in place of glibc's (sanitizer/allocator_interface.h; gcc ships no header) */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 
 #include "core/db.h"
 #include "core/event.h"
@@ -39,7 +48,20 @@ typedef struct probe {
     const char *wanted; /* the event id the test waits for */
     const char *retry;  /* an event type refused transiently, or NULL */
     volatile int seen;  /* set once it was applied or skipped as a duplicate */
+    long calls;         /* applications so far (the consumer's thread only) */
+    size_t heap_peak;   /* the most heap in use seen, bytes */
 } probe;
+
+/* heap_in_use - bytes the allocator has handed out and not had back, every thread's */
+static size_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#endif
+}
 
 /* probe_apply - count this application; permanent failure for type "probe.poison" */
 static kafka_apply_result probe_apply(PGconn *conn, const cJSON *ev, void *ctx, char *err,
@@ -48,6 +70,12 @@ static kafka_apply_result probe_apply(PGconn *conn, const cJSON *ev, void *ctx, 
     probe *p = ctx;
     const char *params[1] = {event_id(ev)};
     db_err dberr;
+
+    if (p->calls++ % 64 == 0) {
+        size_t used = heap_in_use();
+        if (used > p->heap_peak)
+            p->heap_peak = used;
+    }
 
     if (strcmp(event_type(ev), "probe.poison") == 0) {
         snprintf(err, errlen, "probe.poison is refused on purpose");
@@ -86,9 +114,10 @@ int main(int argc, char **argv)
     const char *dir = arg(argc, argv, "--migrations", NULL);
     const char *brokers = arg(argc, argv, "--brokers", "127.0.0.1:19092");
     const char *topic = arg(argc, argv, "--topic", NULL), *group = arg(argc, argv, "--group", NULL);
-    probe p = {arg(argc, argv, "--event", ""), arg(argc, argv, "--retry-type", NULL), 0};
+    probe p = {arg(argc, argv, "--event", ""), arg(argc, argv, "--retry-type", NULL), 0, 0, 0};
     long linger = atol(arg(argc, argv, "--linger-ms", "3000"));
     long max_s = atol(arg(argc, argv, "--max-seconds", "60"));
+    long want_applied = atol(arg(argc, argv, "--applied", "0"));
     int batch_max = atoi(arg(argc, argv, "--batch-max", "0"));
     char err[512], ddl[256];
     db_err dberr;
@@ -130,6 +159,8 @@ int main(int argc, char **argv)
     }
     int64_t start = time_mono_ms(), seen_at = 0;
     while (time_mono_ms() - start < max_s * 1000) {
+        if (want_applied > 0 && kafka_consumer_applied(c) >= want_applied)
+            p.seen = 1;
         if (p.seen && seen_at == 0)
             seen_at = time_mono_ms();
         if (seen_at && time_mono_ms() - seen_at >= linger)
@@ -146,7 +177,7 @@ int main(int argc, char **argv)
     rk = kafka_producer_close(rk, 5000);
     pool = db_pool_free(pool);
     printf("{\"applied\": %ld, \"duplicates\": %ld, \"deadlettered\": %ld, \"batches\": %ld, "
-           "\"seen\": %d}\n",
-           applied, dups, dead, batches, p.seen);
+           "\"seen\": %d, \"heap_peak_kb\": %zu}\n",
+           applied, dups, dead, batches, p.seen, p.heap_peak / 1024);
     return p.seen ? 0 : 3;
 }
