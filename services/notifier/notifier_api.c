@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/group.h"
 #include "core/page.h"
 #include "notifier_sign.h"
 #include "util/crypto.h"
@@ -174,37 +175,54 @@ void ntf_deliveries_resolve(http_req *req, http_resp *resp, void *ctx)
 }
 
 /*
- * apply_receipt - mark the delivery named by out_id or gateway_id delivered
- * (ok) or failed; returns rows changed, or -1 after setting a 503.
+ * apply_receipts - mark the deliveries named by the receipts rs, a JSON
+ * array of {out_id, gateway_id, ok, error} (either id may be missing),
+ * delivered or failed: one statement in autocommit, group committed with
+ * concurrent receipts (a gateway's callback carries many, and arrives once
+ * per SMS). Returns the rows changed, or -1 after setting a 503.
  */
-static int apply_receipt(service_ctx *ctx, http_resp *resp, const char *out_id,
-                         const char *gateway_id, int ok, const char *error)
+static int apply_receipts(service_ctx *ctx, http_resp *resp, const cJSON *rs)
 {
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
+    char *json = cJSON_PrintUnformatted(rs);
+    if (json == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return -1;
-    const char *p[4] = {out_id && *out_id ? out_id : NULL,
-                        gateway_id && *gateway_id ? gateway_id : NULL, ok ? "t" : "f",
-                        error ? error : "receipt: not delivered"};
+    }
+    const char *p[1] = {json};
     db_err err;
-    PGresult *res = db_exec(
-        conn,
-        "UPDATE deliveries SET status = CASE WHEN $3::boolean THEN 'delivered' ELSE 'failed' END, "
-        "delivered_at = CASE WHEN $3::boolean THEN now() END, last_error = CASE WHEN "
-        "$3::boolean THEN last_error ELSE $4 END, needs_check = false, lease_until = NULL, "
-        "sent_at = coalesce(sent_at, now()), updated_at = now() WHERE ((out_id = $1) OR "
-        "(gateway_id = $2)) AND status IN ('sending', 'sent', 'uncertain', 'queued')",
-        4, p, &err);
+    PGresult *res = group_exec(
+        ctx->commit, 5000,
+        "UPDATE deliveries d SET status = CASE WHEN r.ok THEN 'delivered' ELSE 'failed' END, "
+        "delivered_at = CASE WHEN r.ok THEN now() END, last_error = CASE WHEN r.ok THEN "
+        "d.last_error ELSE coalesce(r.error, 'receipt: not delivered') END, needs_check = false, "
+        "lease_until = NULL, sent_at = coalesce(d.sent_at, now()), updated_at = now() "
+        "FROM jsonb_to_recordset($1::jsonb) AS r(out_id text, gateway_id text, ok boolean, "
+        "error text) WHERE (d.out_id = r.out_id OR d.gateway_id = r.gateway_id) "
+        "AND d.status IN ('sending', 'sent', 'uncertain', 'queued')",
+        1, p, &err);
+    free(json);
     if (res == NULL) {
-        service_tx_end(ctx, conn, 0, NULL);
         service_db_problem(resp, &err);
         return -1;
     }
     int n = atoi(PQcmdTuples(res));
     PQclear(res);
-    if (service_tx_end(ctx, conn, 1, resp) < 0)
-        return -1;
     return n;
+}
+
+/* receipt_add - one receipt for apply_receipts: its ids (NULL or empty: none), verdict, why */
+static void receipt_add(cJSON *rs, const char *out_id, const char *gateway_id, int ok,
+                        const char *error)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (out_id && *out_id)
+        cJSON_AddStringToObject(r, "out_id", out_id);
+    if (gateway_id && *gateway_id)
+        cJSON_AddStringToObject(r, "gateway_id", gateway_id);
+    cJSON_AddBoolToObject(r, "ok", ok);
+    if (error)
+        cJSON_AddStringToObject(r, "error", error);
+    cJSON_AddItemToArray(rs, r);
 }
 
 /* token_ok - the shared receipt token in ?token=, compared in constant time */
@@ -249,7 +267,10 @@ void ntf_receipt_webhook(http_req *req, http_resp *resp, void *ctx)
         http_problem(resp, 422, "validation", "Invalid status", "/status",
                      "status is delivered or failed");
     } else {
-        int n = apply_receipt(ctx, resp, ref, gid, strcmp(status, "delivered") == 0, error);
+        cJSON *rs = cJSON_CreateArray();
+        receipt_add(rs, ref, gid, strcmp(status, "delivered") == 0, error);
+        int n = apply_receipts(ctx, resp, rs);
+        cJSON_Delete(rs);
         if (n >= 0) {
             cJSON *out = cJSON_CreateObject();
             cJSON_AddNumberToObject(out, "updated", n);
@@ -290,19 +311,21 @@ void ntf_receipt_aliyun(http_req *req, http_resp *resp, void *ctx)
     cJSON *a = receipts_array(((service_ctx *)ctx)->state, req, resp), *r;
     if (a == NULL)
         return;
+    cJSON *rs = cJSON_CreateArray();
     cJSON_ArrayForEach(r, a)
     {
         char why[300];
         snprintf(why, sizeof(why), "receipt: %s %s",
                  str_of(r, "err_code") ? str_of(r, "err_code") : "",
                  str_of(r, "err_msg") ? str_of(r, "err_msg") : "");
-        if (apply_receipt(ctx, resp, str_of(r, "out_id"), str_of(r, "biz_id"),
-                          cJSON_IsTrue(cJSON_GetObjectItem(r, "success")), why) < 0) {
-            cJSON_Delete(a);
-            return;
-        }
+        receipt_add(rs, str_of(r, "out_id"), str_of(r, "biz_id"),
+                    cJSON_IsTrue(cJSON_GetObjectItem(r, "success")), why);
     }
     cJSON_Delete(a);
+    int n = apply_receipts(ctx, resp, rs);
+    cJSON_Delete(rs);
+    if (n < 0)
+        return;
     static const char ok[] = "{\"code\":0,\"msg\":\"成功\"}";
     http_reply_raw(resp, 200, "application/json", ok, sizeof(ok) - 1);
 }
@@ -313,19 +336,20 @@ void ntf_receipt_tencent(http_req *req, http_resp *resp, void *ctx)
     cJSON *a = receipts_array(((service_ctx *)ctx)->state, req, resp), *r;
     if (a == NULL)
         return;
+    cJSON *rs = cJSON_CreateArray();
     cJSON_ArrayForEach(r, a)
     {
         const char *st = str_of(r, "report_status");
         char why[300];
         snprintf(why, sizeof(why), "receipt: %s %s", str_of(r, "errmsg") ? str_of(r, "errmsg") : "",
                  str_of(r, "description") ? str_of(r, "description") : "");
-        if (apply_receipt(ctx, resp, NULL, str_of(r, "sid"), st && strcmp(st, "SUCCESS") == 0,
-                          why) < 0) {
-            cJSON_Delete(a);
-            return;
-        }
+        receipt_add(rs, NULL, str_of(r, "sid"), st && strcmp(st, "SUCCESS") == 0, why);
     }
     cJSON_Delete(a);
+    int n = apply_receipts(ctx, resp, rs);
+    cJSON_Delete(rs);
+    if (n < 0)
+        return;
     static const char ok[] = "{\"result\":0,\"errmsg\":\"OK\"}";
     http_reply_raw(resp, 200, "application/json", ok, sizeof(ok) - 1);
 }

@@ -550,6 +550,38 @@ def test_check_with_a_removed_provider_ends_the_row(c):
         restart_notifier(None)
 
 
+def test_one_callback_many_receipts(c):
+    """An aliyun callback carrying several receipts applies each, in one statement: a
+    success marks its delivery delivered, a failure marks its own failed with the
+    gateway's reason, an unknown id changes nothing."""
+    reset_gateway()
+    phones = [phone(), phone()]
+    gw("POST", "/_control", {"receipts": False, "for_phones": phones})
+    for ph in phones:
+        produce("household.registered", registered(ph))
+    inlist = "recipient IN ('%s', '%s')" % tuple(phones)
+    c.check(wait(lambda: psql("SELECT count(*) FROM notifier.deliveries WHERE %s AND status = "
+                              "'sent'" % inlist)[0][0] == "2", 30),
+            "two deliveries sent, their receipts held back (%r)" % rows(inlist))
+    ids = dict(psql("SELECT recipient, out_id FROM notifier.deliveries WHERE %s" % inlist))
+    tok = open(os.path.join(INST, "secrets", "notifier_receipt")).read().strip()
+    report = json.dumps([
+        {"phone_number": phones[0], "success": True, "out_id": ids[phones[0]]},
+        {"phone_number": phones[1], "success": False, "err_code": "MK:0001",
+         "err_msg": "用户关机", "out_id": ids[phones[1]]},
+        {"phone_number": phone(), "success": True, "out_id": "no-such-" + uuid.uuid4().hex}]).encode()
+    r = http("POST", NTF + "/v1/receipts/aliyun?token=" + tok, raw=report,
+             headers={"Content-Type": "application/json"})
+    c.eq((r.status, r.json), (200, {"code": 0, "msg": "成功"}), "the callback is acknowledged")
+    reset_gateway()
+    got = psql("SELECT recipient, status, coalesce(last_error, '') FROM notifier.deliveries "
+               "WHERE %s ORDER BY recipient = '%s' DESC" % (inlist, phones[0]))
+    c.eq([g[:2] for g in got], [[phones[0], "delivered"], [phones[1], "failed"]],
+         "one delivered, one failed, by one callback")
+    c.check(len(got) == 2 and "MK:0001" in got[1][2],
+            "the failure keeps the gateway's reason (%r)" % got)
+
+
 def test_receipt_while_the_notifier_is_down(c):
     """A receipt pushed while the notifier is down is pushed again by the gateway (as the
     providers re-push), and the delivery still reaches 'delivered' once it is back."""
@@ -655,6 +687,7 @@ if __name__ == "__main__":
         test_configured_order_and_attempt_cap,
         test_check_with_a_removed_provider_ends_the_row,
         test_receipts,
+        test_one_callback_many_receipts,
         test_receipt_while_the_notifier_is_down,
         test_recovery_resends_only_when_provably_not_accepted,
         test_kill_mid_batch_none_twice_none_lost,  # last: the killed member slows rejoins
