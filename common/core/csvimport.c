@@ -228,8 +228,6 @@ static int stage_row(http_req *req, service_ctx *ctx, const csvimport_def *def, 
             copy->buf[copy->len++] = '\n';
         else
             copy->len = start;
-    } else if (got == CSVIMPORT_EXISTING) {
-        r->existing++;
     } else if (got == CSVIMPORT_INVALID) {
         report_error(r, line, &row);
     } else {

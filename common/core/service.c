@@ -785,8 +785,7 @@ int service_result_answer(http_resp *resp, const PGresult *res)
         return 500;
     }
     if (!PQgetisnull(res, 0, 3) || PQgetisnull(res, 0, 1)) { /* a slug: a problem */
-        if (service_result_problem(resp, res) == 0)
-            http_problem(resp, 500, "internal", "Internal error", NULL, "no answer");
+        service_result_problem(resp, res);
         return resp->status;
     }
     http_reply_raw(resp, atoi(PQgetvalue(res, 0, 0)), "application/json", PQgetvalue(res, 0, 1),
@@ -794,6 +793,22 @@ int service_result_answer(http_resp *resp, const PGresult *res)
     if (!PQgetisnull(res, 0, 2))
         snprintf(resp->location, sizeof(resp->location), "%s", PQgetvalue(res, 0, 2));
     return resp->status;
+}
+
+int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                        const char *const *params)
+{
+    db_err err;
+    PGresult *res = group_exec(ctx->commit, 5000, sql, n, params, &err);
+    if (res == NULL) {
+        service_db_problem(resp, &err);
+        return resp->status;
+    }
+    int status = service_result_answer(resp, res);
+    if (status >= 200 && status < 300)
+        outbox_relay_wake(ctx->relay);
+    PQclear(res);
+    return status;
 }
 
 int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
@@ -811,17 +826,7 @@ int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const c
         return resp->status;
     for (int i = 0; i < n; i++)
         all[i] = params[i];
-    db_err err;
-    PGresult *res = group_exec(ctx->commit, 5000, sql, n + 4, all, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return resp->status;
-    }
-    int status = service_result_answer(resp, res);
-    if (status >= 200 && status < 300)
-        outbox_relay_wake(ctx->relay);
-    PQclear(res);
-    return status;
+    return service_command_run(ctx, resp, sql, n + 4, all);
 }
 
 /* service_create - a creating POST under its Idempotency-Key, in one transaction */

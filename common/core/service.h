@@ -172,6 +172,16 @@ int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const c
                        const char *const *params);
 
 /*
+ * service_command_run - run the command statement sql with its n params (the
+ * Idempotency-Key's four among them, as service_key_params gives them) as
+ * service_create_one does, for a handler that made them itself: a
+ * transition, which reads first and may run its command again. Returns the
+ * status answered.
+ */
+int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                        const char *const *params);
+
+/*
  * service_key_params - the Idempotency-Key's principal, key, route and
  * request hash (into hash) as out[0..3], the last four parameters of a
  * command function (all NULL without a key); -1 after a 422 for a bad key.

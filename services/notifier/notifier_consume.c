@@ -62,25 +62,25 @@ static int add_event(const ntf_state *st, const cJSON *ev, cJSON *rows, char *er
         cJSON *row = cJSON_CreateObject(), *order = cJSON_CreateArray();
         for (int k = 0; order && k < w[i].route->tpl->nparams; k++)
             cJSON_AddItemToArray(order, cJSON_CreateString(w[i].route->tpl->params[k]));
-        int built = ok && row && order && cJSON_AddItemToArray(rows, row);
-        if (built) {
-            row = NULL; /* owned by rows */
-            cJSON *r = cJSON_GetArrayItem(rows, cJSON_GetArraySize(rows) - 1);
-            built = cJSON_AddNumberToObject(r, "i", cJSON_GetArraySize(rows)) &&
-                    cJSON_AddStringToObject(r, "id", did) && cJSON_AddStringToObject(r, "e", id) &&
-                    cJSON_AddStringToObject(r, "t", type) &&
-                    cJSON_AddStringToObject(r, "r", w[i].route->name) &&
-                    cJSON_AddStringToObject(r, "ph", w[i].phone) &&
-                    cJSON_AddStringToObject(r, "tpl", w[i].route->tpl->code) &&
-                    cJSON_AddBoolToObject(r, "u", w[i].route->urgent) &&
-                    cJSON_AddItemToObject(r, "o", order);
-            if (built)
-                order = NULL; /* owned by the row */
-            built = built && cJSON_AddItemToObject(r, "p", w[i].params);
-            if (built)
-                w[i].params = NULL;
+        /* "o" and "p" owned by the row once added; the row by rows */
+        int owned = 0;
+        if (row && order && cJSON_AddItemToObject(row, "o", order)) {
+            order = NULL;
+            owned++;
         }
-        ok = built;
+        if (row && w[i].params && cJSON_AddItemToObject(row, "p", w[i].params)) {
+            w[i].params = NULL;
+            owned++;
+        }
+        ok = ok && owned == 2 && cJSON_AddNumberToObject(row, "i", cJSON_GetArraySize(rows) + 1) &&
+             cJSON_AddStringToObject(row, "id", did) && cJSON_AddStringToObject(row, "e", id) &&
+             cJSON_AddStringToObject(row, "t", type) &&
+             cJSON_AddStringToObject(row, "r", w[i].route->name) &&
+             cJSON_AddStringToObject(row, "ph", w[i].phone) &&
+             cJSON_AddStringToObject(row, "tpl", w[i].route->tpl->code) &&
+             cJSON_AddBoolToObject(row, "u", w[i].route->urgent) && cJSON_AddItemToArray(rows, row);
+        if (ok)
+            row = NULL;
         cJSON_Delete(row);
         cJSON_Delete(order);
         cJSON_Delete(w[i].params);

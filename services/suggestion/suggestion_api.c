@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
 #include "core/readmodel.h"
 #include "util/crypto.h"
@@ -28,35 +27,25 @@
     "($2::int IN (1, 16) OR ($2::int = 4 AND s.submitter_id = $3) OR ($2::int = 8 AND "            \
     "EXISTS (SELECT 1 FROM parts p WHERE p.suggestion_id = s.id AND p.unit_id = $4)))"
 
-/* suggestion_publish - event_data() merged with extra, on suggestions.v1 */
+/* suggestion_publish - suggestion_queue (suggestion 005), on suggestions.v1 */
 int suggestion_publish(PGconn *conn, const char *type, const char *id, const cJSON *extra,
                        db_err *err)
 {
-    const char *params[1] = {id};
-    PGresult *res = db_exec(conn, "SELECT event_data($1::uuid)::text", 1, params, err);
-    if (res == NULL)
-        return -1;
-    cJSON *data =
-        PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
-    PQclear(res);
-    if (data == NULL) {
-        snprintf(err->sqlstate, sizeof(err->sqlstate), "XX000");
-        snprintf(err->msg, sizeof(err->msg), "no event data for proposal %s", id);
-        return -1;
-    }
-    const cJSON *item;
-    cJSON_ArrayForEach(item, extra)
-    {
-        cJSON_DeleteItemFromObjectCaseSensitive(data, item->string);
-        cJSON_AddItemToObject(data, item->string, cJSON_Duplicate(item, 1));
-    }
-    cJSON *ev = event_new("suggestion", type, id, data);
-    int rc = ev ? outbox_add(conn, SUGGESTION_TOPIC, id, ev, err) : -1;
-    if (ev == NULL) {
+    char event_id[37];
+    char *envelope = event_envelope_text("suggestion", type, id, event_id);
+    char *data = extra ? cJSON_PrintUnformatted(extra) : NULL;
+    if (envelope == NULL || (extra && data == NULL)) {
+        free(envelope);
+        free(data);
         snprintf(err->sqlstate, sizeof(err->sqlstate), "53200");
         snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return -1;
     }
-    cJSON_Delete(ev);
+    const char *params[4] = {id, data ? data : "{}", envelope, SUGGESTION_TOPIC};
+    int rc =
+        db_run(conn, "SELECT suggestion_queue($1::uuid, $2::jsonb, $3::jsonb, $4)", 4, params, err);
+    free(envelope);
+    free(data);
     return rc;
 }
 

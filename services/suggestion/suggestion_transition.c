@@ -433,15 +433,17 @@ static void forget(transition *t)
     t->part_state = SFSM_NONE;
 }
 
-/* The write (suggestion 005), its parameters in the order of apply below, then the key's four */
+/* The write (suggestion 005), its parameters in the order of apply below, and the key's four */
 #define APPLY_SQL                                                                                  \
     "SELECT * FROM suggestion_transition($1::uuid, $2::int, $3, $4, $5, $6, $7, $8, $9::boolean, " \
     "$10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15::timestamptz, $16::jsonb, $17, $18, $19, "  \
     "$20, $21)"
 #define APPLY_NPARAMS 17
 
-/* apply - write what decide made (on conn, or group committed when NULL); the status answered */
-static int apply(service_ctx *ctx, PGconn *conn, transition *t, http_req *req, http_resp *resp)
+/* apply - write what decide made under the key's four parameters (on conn, or group committed
+   when NULL); the status answered */
+static int apply(service_ctx *ctx, PGconn *conn, transition *t, const http_req *req,
+                 const char *const key[4], http_resp *resp)
 {
     char event_id[37];
     char *envelope = event_envelope_text("suggestion", t->event, t->id, event_id);
@@ -467,9 +469,13 @@ static int apply(service_ctx *ctx, PGconn *conn, transition *t, http_req *req, h
                                              req->auth.sub,
                                              t->now,
                                              envelope,
-                                             SUGGESTION_TOPIC}; /* no key on conn (the import) */
+                                             SUGGESTION_TOPIC,
+                                             key[0],
+                                             key[1],
+                                             key[2],
+                                             key[3]};
     if (conn == NULL) {
-        status = service_create_one(ctx, req, resp, APPLY_SQL, APPLY_NPARAMS, params);
+        status = service_command_run(ctx, resp, APPLY_SQL, APPLY_NPARAMS + 4, params);
     } else {
         PGresult *res = service_query(conn, APPLY_SQL, APPLY_NPARAMS + 4, params, resp);
         status = res ? service_result_answer(resp, res) : resp->status;
@@ -487,7 +493,8 @@ out:
 #define TRANSITION_ATTEMPTS 8
 
 /* run - read, decide, write (again while another request changed the proposal in between);
-   conn NULL: pooled reads and a group committed write, under the request's key. 0 or -1. */
+   conn NULL: pooled reads and a group committed write, under the request's key (none on conn,
+   the import's). 0 or -1. */
 static int run(service_ctx *ctx, PGconn *conn, transition *t, http_req *req, http_resp *resp)
 {
     char hash[65];
@@ -500,7 +507,7 @@ static int run(service_ctx *ctx, PGconn *conn, transition *t, http_req *req, htt
             forget(t);
             return resp->status >= 200 && resp->status < 300 ? 0 : -1; /* a replayed answer */
         }
-        status = apply(ctx, conn, t, req, resp);
+        status = apply(ctx, conn, t, req, key, resp);
         forget(t);
         if (status != 409) /* the write answers 409 only when the proposal changed */
             break;

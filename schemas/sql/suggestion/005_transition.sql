@@ -9,12 +9,31 @@
 -- handlers acting at the same moment are still serialised and the second
 -- is judged on the first's result. Then, all or nothing: the proposal's
 -- row and its parts change, the history gains a row, the event goes to the
--- outbox (its data event_data() merged with p_extra, as suggestion_publish
--- does), the Idempotency-Key is answered, and 200 returns the proposal.
+-- outbox (suggestion_queue), the Idempotency-Key is answered, and 200
+-- returns the proposal.
 --
 -- p_to is the proposal's state after the action; p_part_state the state of
 -- the caller's part (side p_side) after progress or resolve; p_parts, for
 -- assign and reopen, the parts anew: [{side, unit_id, due_date}].
+-- suggestion_queue: proposal p_id's event into the outbox, its envelope
+-- p_event (without data), its data the proposal's event_data() merged with
+-- p_extra (p_extra's members win): what a transition and the supervisor's
+-- passes publish (suggestion_publish in C). A proposal that is not there
+-- raises: no event goes out without its data.
+CREATE FUNCTION suggestion_queue(p_id uuid, p_extra jsonb, p_event jsonb, p_topic text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    ev_data jsonb := event_data(p_id);
+BEGIN
+    IF ev_data IS NULL THEN
+        RAISE EXCEPTION 'no event data for proposal %', p_id USING ERRCODE = 'XX000';
+    END IF;
+    INSERT INTO outbox (event_id, topic, key, payload)
+        VALUES ((p_event ->> 'id')::uuid, p_topic, p_id::text,
+                p_event || jsonb_build_object('data', ev_data || p_extra));
+END
+$$;
+
 CREATE FUNCTION suggestion_transition(
     p_id uuid, p_version integer, p_action text, p_from text, p_to text, p_side text,
     p_part_state text, p_text text, p_satisfied boolean, p_parts jsonb, p_details jsonb,
@@ -87,9 +106,7 @@ BEGIN
                          actor_id, at, details)
         VALUES (p_id, p_action, p_from, p_to, p_side, p_actor_role, p_actor_id, p_at,
                 p_details);
-    INSERT INTO outbox (event_id, topic, key, payload)
-        VALUES ((p_event ->> 'id')::uuid, p_topic, p_id::text,
-                p_event || jsonb_build_object('data', event_data(p_id) || p_extra));
+    PERFORM suggestion_queue(p_id, p_extra, p_event, p_topic);
     SELECT * INTO s FROM suggestions x WHERE x.id = p_id;
     reply := suggestion_json(s)::text;
     PERFORM idem_done(p_principal, p_key, 200, reply);
