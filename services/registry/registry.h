@@ -36,14 +36,14 @@ int registry_project_type_valid(const char *type);
 int registry_status_valid(const char *status);
 
 /*
- * registry_transition_allowed - 1 if a project may move from one status to
- * another: planned->active, planned->closed, active->suspended,
- * active->closed, suspended->active, suspended->closed.
+ * registry_lifecycle_json - the status lifecycle as a JSON object into buf
+ * (len bytes), each status naming the statuses it may go to next,
+ * comma-separated ("" for none): planned->active, planned->closed,
+ * active->suspended, active->closed, suspended->active, suspended->closed.
+ * The command judging a change reads it (registry 005). 0, or -1 when buf
+ * is too short.
  */
-int registry_transition_allowed(const char *from, const char *to);
-
-/* registry_transitions_from - the statuses reachable from one, comma-separated ("" if none) */
-const char *registry_transitions_from(const char *from);
+int registry_lifecycle_json(char *buf, size_t len);
 
 /* registry_lead_role_valid - 1 for one of the prosperity-lead fields */
 int registry_lead_role_valid(const char *role);

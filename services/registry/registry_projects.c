@@ -123,78 +123,6 @@ static int project_fields(const cJSON *body, int partial, project_input *in, htt
     return 0;
 }
 
-/* links_check - the arrays given name known villages, notables and partners (one statement) */
-static int links_check(PGconn *conn, const project_input *in, http_resp *resp)
-{
-    const char *p[3] = {in->villages_sql[0] ? in->villages_sql : NULL,
-                        in->notables_sql[0] ? in->notables_sql : NULL,
-                        in->partners_sql[0] ? in->partners_sql : NULL};
-    PGresult *res = service_query(
-        conn, "SELECT * FROM project_links_problem($1::text[], $2::uuid[], $3::uuid[])", 3, p,
-        resp);
-    int rc = res ? service_result_problem(resp, res) : -1;
-    PQclear(res);
-    return rc;
-}
-
-/* links_write - replace the link rows of the arrays that were given */
-static int links_write(PGconn *conn, const project_input *in, http_resp *resp)
-{
-    static const struct {
-        const char *table, *column, *type;
-    } links[3] = {{"project_villages", "village_code", "text"},
-                  {"project_notables", "notable_id", "uuid"},
-                  {"project_partners", "partner_id", "uuid"}};
-    const cJSON *given[3] = {in->villages, in->notables, in->partners};
-    const char *values[3] = {in->villages_sql, in->notables_sql, in->partners_sql};
-    char sql[320];
-
-    for (int i = 0; i < 3; i++) {
-        if (given[i] == NULL)
-            continue;
-        const char *params[2] = {in->id, values[i]};
-        snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE project_id = $1", links[i].table);
-        if (service_exec(conn, sql, 1, params, resp) < 0)
-            return -1;
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO %s (project_id, %s, position) SELECT $1, v, o::int "
-                 "FROM unnest($2::%s[]) WITH ORDINALITY AS t(v, o)",
-                 links[i].table, links[i].column, links[i].type);
-        if (service_exec(conn, sql, 2, params, resp) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/*
- * project_publish - publish type for project id with its full state (plus
- * extra members, merged, when extra_json is not NULL), and answer status
- * with the same state. Returns 0, or -1 after a problem.
- */
-static int project_publish(PGconn *conn, const char *id, const char *type, const char *extra_json,
-                           int status, http_resp *resp)
-{
-    db_err err;
-    const char *params[2] = {id, extra_json ? extra_json : "{}"};
-    PGresult *res =
-        db_exec(conn, "SELECT (project_json($1::uuid) || $2::jsonb)::text", 2, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    cJSON *ev = event_new("registry", type, id, data);
-    if (ev == NULL || outbox_add(conn, REGISTRY_TOPIC_PROJECTS, id, ev, &err) < 0) {
-        cJSON_Delete(ev);
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    http_reply_json(resp, status, cJSON_Duplicate(event_data(ev), 1));
-    cJSON_Delete(ev);
-    return 0;
-}
-
 /* registry_projects_create - POST /v1/projects */
 void registry_projects_create(http_req *req, http_resp *resp, void *ctx)
 {
@@ -328,49 +256,35 @@ void registry_projects_get(http_req *req, http_resp *resp, void *ctx)
 }
 
 /*
- * project_lock - lock project id for a change by the caller. Fills status
- * (at least 16 bytes) and version. Returns 0, or -1 after a 404/403/412/
- * database problem.
+ * change_params - what every change of project id by the caller gives its
+ * command (registry 005): the caller, whether the admin, the If-Match
+ * version (NULL: none; text in if_match, 24 bytes), the event's envelope of
+ * type (malloc'd into *envelope) and topic, into out[0..4]. 0, or -1 after
+ * a 503.
  */
-static int project_lock(PGconn *conn, const http_req *req, const char *id, char *status,
-                        http_resp *resp)
+static int change_params(const http_req *req, const char *id, const char *type, char *if_match,
+                         char **envelope, http_resp *resp, const char *out[5])
 {
-    db_err err;
-    const char *params[2] = {id, req->auth.sub};
-    PGresult *res = db_exec(conn,
-                            "SELECT status, version, (created_by = $2 OR EXISTS (SELECT 1 FROM "
-                            "project_notables n WHERE n.project_id = p.id AND n.notable_id::text "
-                            "= $2)) FROM projects p WHERE id = $1::uuid FOR UPDATE",
-                            2, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
+    char event_id[37];
+    const char *h = http_header(req, "If-Match");
+    if (h)
+        snprintf(if_match, 24, "%ld", strtol(h + (*h == '"'), NULL, 10));
+    if ((*envelope = event_envelope_text("registry", type, id, event_id)) == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return -1;
     }
-    int rc = -1;
-    const char *if_match = http_header(req, "If-Match");
-    if (PQntuples(res) == 0) {
-        http_problem(resp, 404, "not-found", "Not found", NULL, "no such project");
-    } else if (req->auth.role != ROLE_ADMIN && strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
-        http_problem(resp, 403, "forbidden", "Not your project", NULL,
-                     "only the admin, the registering notable and the sponsoring notables "
-                     "change a project");
-    } else if (if_match && strtol(if_match + (*if_match == '"'), NULL, 10) !=
-                               strtol(PQgetvalue(res, 0, 1), NULL, 10)) {
-        http_problem(resp, 412, "precondition-failed", "Changed meanwhile", NULL,
-                     "the project is at version %s", PQgetvalue(res, 0, 1));
-    } else {
-        snprintf(status, 16, "%s", PQgetvalue(res, 0, 0));
-        rc = 0;
-    }
-    PQclear(res);
-    return rc;
+    out[0] = req->auth.sub;
+    out[1] = req->auth.role == ROLE_ADMIN ? "true" : "false";
+    out[2] = h ? if_match : NULL;
+    out[3] = *envelope;
+    out[4] = REGISTRY_TOPIC_PROJECTS;
+    return 0;
 }
 
 /* registry_projects_update - PATCH /v1/projects/{id} */
 void registry_projects_update(http_req *req, http_resp *resp, void *ctx)
 {
     project_input in = {0};
-    char status[16], inv[24], rev[24];
     cJSON *body;
 
     if (!crypto_uuid_valid(req->params[0])) {
@@ -387,36 +301,27 @@ void registry_projects_update(http_req *req, http_resp *resp, void *ctx)
     if (project_fields(body, 1, &in, resp) < 0)
         goto out;
     snprintf(in.id, sizeof(in.id), "%s", req->params[0]);
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        goto out;
+    /* one statement: the lock, who may, If-Match, the checks, the rows, the event */
+    char inv[24], rev[24], if_match[24], *envelope = NULL;
     snprintf(inv, sizeof(inv), "%lld", in.investment);
     snprintf(rev, sizeof(rev), "%lld", in.revenue);
-    const char *params[7] = {in.id,
-                             in.name,
-                             in.type,
-                             in.has_investment ? inv : NULL,
-                             in.has_revenue ? rev : NULL,
-                             in.start_date,
-                             in.description};
-    int ok = project_lock(conn, req, in.id, status, resp) == 0;
-    if (ok && strcmp(status, "closed") == 0) {
-        http_problem(resp, 409, "conflict", "Project closed", NULL,
-                     "a closed project is not changed any more");
-        ok = 0;
-    }
-    ok = ok && links_check(conn, &in, resp) == 0 &&
-         service_exec(conn,
-                      "UPDATE projects SET name = coalesce($2, name), type = coalesce($3, type), "
-                      "investment_fen = coalesce($4::bigint, investment_fen), "
-                      "expected_revenue_fen = coalesce($5::bigint, expected_revenue_fen), "
-                      "start_date = coalesce($6::date, start_date), "
-                      "description = coalesce($7, description), "
-                      "updated_at = now(), version = version + 1 WHERE id = $1::uuid",
-                      7, params, resp) == 0 &&
-         links_write(conn, &in, resp) == 0 &&
-         project_publish(conn, in.id, "project.updated", NULL, 200, resp) == 0;
-    service_tx_end(ctx, conn, ok, resp);
+    const char *params[15] = {in.id,
+                              in.name,
+                              in.type,
+                              in.has_investment ? inv : NULL,
+                              in.has_revenue ? rev : NULL,
+                              in.start_date,
+                              in.description,
+                              in.villages ? in.villages_sql : NULL,
+                              in.notables ? in.notables_sql : NULL,
+                              in.partners ? in.partners_sql : NULL};
+    if (change_params(req, in.id, "project.updated", if_match, &envelope, resp, params + 10) == 0)
+        service_command_run(ctx, resp,
+                            "SELECT * FROM project_update($1::uuid, $2, $3, $4::bigint, "
+                            "$5::bigint, $6::date, $7, $8::text[], $9::uuid[], $10::uuid[], $11, "
+                            "$12::boolean, $13::bigint, $14::jsonb, $15)",
+                            15, params);
+    free(envelope);
 out:
     cJSON_Delete(body);
 }
@@ -425,7 +330,6 @@ out:
 void registry_projects_status(http_req *req, http_resp *resp, void *ctx)
 {
     const char *to = NULL, *reason = NULL;
-    char from[16] = ""; /* stays empty when the lock answered a problem */
     cJSON *body;
 
     if (!crypto_uuid_valid(req->params[0])) {
@@ -442,37 +346,21 @@ void registry_projects_status(http_req *req, http_resp *resp, void *ctx)
                      "status is one of planned, active, suspended, closed");
         goto out;
     }
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
+    /* one statement: the lock, who may, If-Match, the lifecycle, the rows, the event, the key */
+    char lifecycle[256], if_match[24], hash[65], *envelope = NULL;
+    const char *params[13] = {req->params[0], to, reason, lifecycle};
+    if (registry_lifecycle_json(lifecycle, sizeof(lifecycle)) < 0) {
+        http_problem(resp, 500, "internal", "Internal error", NULL, "the lifecycle is too long");
         goto out;
-    int ok = project_lock(conn, req, req->params[0], from, resp) == 0;
-    if (ok && !registry_transition_allowed(from, to)) {
-        const char *allowed = registry_transitions_from(from);
-        http_problem(resp, 409, "illegal-transition", "Illegal status transition", "/status",
-                     "the project is %s; allowed next: %s", from, *allowed ? allowed : "none");
-        ok = 0;
     }
-    const char *params[5] = {req->params[0], from, to, reason, req->auth.sub};
-    const char *update[2] = {req->params[0], to};
-    cJSON *change = cJSON_CreateObject();
-    cJSON_AddStringToObject(change, "previous_status", from);
-    cJSON_AddItemToObject(change, "reason",
-                          reason ? cJSON_CreateString(reason) : cJSON_CreateNull());
-    char *extra = cJSON_PrintUnformatted(change);
-    cJSON_Delete(change);
-    ok = ok &&
-         service_exec(conn,
-                      "UPDATE projects SET status = $2, updated_at = now(), version = version + 1 "
-                      "WHERE id = $1::uuid",
-                      2, update, resp) == 0 &&
-         service_exec(
-             conn,
-             "INSERT INTO project_status_history (project_id, from_status, to_status, reason, "
-             "changed_by) VALUES ($1::uuid, $2, $3, $4, $5)",
-             5, params, resp) == 0 &&
-         project_publish(conn, req->params[0], "project.status_changed", extra, 200, resp) == 0;
-    free(extra);
-    service_tx_end(ctx, conn, ok, resp);
+    if (change_params(req, req->params[0], "project.status_changed", if_match, &envelope, resp,
+                      params + 4) == 0 &&
+        service_key_params(req, resp, hash, params + 9) == 0)
+        service_command_run(ctx, resp,
+                            "SELECT * FROM project_status_change($1::uuid, $2, $3, $4::jsonb, $5, "
+                            "$6::boolean, $7::bigint, $8::jsonb, $9, $10, $11, $12, $13)",
+                            13, params);
+    free(envelope);
 out:
     cJSON_Delete(body);
 }

@@ -6,6 +6,7 @@
  */
 #include "registry.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const project_types[] = {
@@ -52,32 +53,17 @@ int registry_status_valid(const char *status)
     return in_list(statuses, status);
 }
 
-/* registry_transitions_from - allowed targets of a status, "" for none or unknown */
-const char *registry_transitions_from(const char *from)
+/* registry_lifecycle_json - the lifecycle table as JSON */
+int registry_lifecycle_json(char *buf, size_t len)
 {
-    for (size_t i = 0; from && i < sizeof(transitions) / sizeof(transitions[0]); i++)
-        if (strcmp(transitions[i].from, from) == 0)
-            return transitions[i].to;
-    return "";
-}
-
-/* registry_transition_allowed - 1 if from -> to is in the lifecycle */
-int registry_transition_allowed(const char *from, const char *to)
-{
-    const char *list = registry_transitions_from(from);
-    size_t n = to ? strlen(to) : 0;
-
-    if (n == 0)
-        return 0;
-    while (*list) {
-        const char *comma = strchr(list, ',');
-        size_t len = comma ? (size_t)(comma - list) : strlen(list);
-        if (len == n && strncmp(list, to, n) == 0)
-            return 1;
-        if (comma == NULL)
-            break;
-        list = comma + 1;
-    }
+    size_t used = 0;
+    size_t n = sizeof(transitions) / sizeof(transitions[0]);
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s\"%s\":\"%s\"", i ? "," : "{",
+                                 transitions[i].from, transitions[i].to);
+    if (used + 2 > len)
+        return -1;
+    memcpy(buf + used, "}", 2);
     return 0;
 }
 

@@ -162,17 +162,28 @@ def test_status_lifecycle(c):
     st = BASE + "/v1/projects/%s/status" % pid
     problem(c, http("POST", st, {"status": "suspended"}, tok=NOTABLE), 409, "/status",
             "planned -> suspended is illegal")
-    c.check("active" in (http("POST", st, {"status": "suspended"}, tok=NOTABLE).json or {})
-            .get("detail", ""), "409 names the allowed transitions")
+    c.eq((http("POST", st, {"status": "suspended"}, tok=NOTABLE).json or {}).get("detail"),
+         "the project is planned; allowed next: active,closed",
+         "409 names the state and the allowed transitions")
+    c.eq(http("POST", st, {"status": "active"}, tok=NOTABLE,
+              headers={"If-Match": '"7"'}).status, 412, "a stale If-Match changes no status")
     c.eq(http("POST", st, {"status": "active"}, tok=NOTABLE).status, 200, "planned -> active")
     c.eq(http("POST", st, {"status": "suspended", "reason": "汛期"}, tok=NOTABLE).status, 200,
          "active -> suspended")
     other = token("notable", sub="someone-else")
     c.eq(http("POST", st, {"status": "active"}, tok=other).status, 403,
          "a notable who neither registered nor sponsors it may not change it")
-    c.eq(http("POST", st, {"status": "closed"}, tok=ADMIN).status, 200, "suspended -> closed")
+    key = unique("status")
+    first = http("POST", st, {"status": "closed"}, tok=ADMIN, headers={"Idempotency-Key": key})
+    c.eq(first.status, 200, "suspended -> closed")
+    again = http("POST", st, {"status": "closed"}, tok=ADMIN, headers={"Idempotency-Key": key})
+    c.eq((again.status, again.json), (200, first.json),
+         "the change replayed under its key answers the first answer")
+    c.eq(first.json.get("previous_status"), "suspended", "the answer names the previous status")
     problem(c, http("POST", st, {"status": "active"}, tok=ADMIN), 409, "/status",
             "closed is final")
+    c.eq((http("POST", st, {"status": "active"}, tok=ADMIN).json or {}).get("detail"),
+         "the project is closed; allowed next: none", "closed has no next status")
     hist = psql("SELECT from_status || '>' || to_status FROM registry.project_status_history "
                 "WHERE project_id = '%s' ORDER BY id" % pid)
     c.eq([h[0] for h in hist], ["planned>active", "active>suspended", "suspended>closed"],
@@ -199,8 +210,25 @@ def test_update(c):
               headers={"If-Match": '"1"'}).status, 412, "stale If-Match")
     problem(c, http("PATCH", BASE + "/v1/projects/" + pid, {"status": "closed"}, tok=NOTABLE),
             422, "/status", "status is not patched")
+    events = count_outbox()
+    problem(c, http("PATCH", BASE + "/v1/projects/" + pid,
+                    {"name": "z", "village_codes": [ZJ_SHANTANG, "330482199999"]}, tok=NOTABLE),
+            422, "/village_codes/1", "an unknown village in a patch")
+    problem(c, http("PATCH", BASE + "/v1/projects/" + pid, {"name": "z"},
+                    tok=token("notable", sub="someone-else")), 403, None,
+            "a notable who neither registered nor sponsors it may not patch it")
+    problem(c, http("PATCH", BASE + "/v1/projects/0190c0de-0000-7000-8000-000000000000",
+                    {"name": "z"}, tok=ADMIN), 404, None, "no such project")
+    now = http("GET", BASE + "/v1/projects/" + pid, tok=NOTABLE).json
+    c.eq((now["name"], now["version"], now["village_codes"]),
+         (u.json["name"], 2, [SH_SHANTANG]), "a refused patch changed nothing")
+    c.eq(count_outbox(), events, "and wrote no event")
+    links = http("PATCH", BASE + "/v1/projects/" + pid, {"partner_ids": []}, tok=NOTABLE,
+                 headers={"If-Match": '"2"'})
+    c.eq((links.status, links.json.get("village_codes"), links.json.get("version")),
+         (200, [SH_SHANTANG], 3), "a patch of one array keeps the others, at the version matched")
     got = wait_for_event("projects.v1", lambda v: v.get("subject") == pid and
-                         v.get("type") == "project.updated")
+                         v.get("type") == "project.updated" and v["data"]["version"] == 2)
     c.check(len(got) == 1 and got[0]["value"]["data"]["expected_revenue_fen"] == 555,
             "project.updated carries the full new state")
 
