@@ -126,51 +126,10 @@ void ntf_deliveries_resolve(http_req *req, http_resp *resp, void *ctx)
     char why[600];
     snprintf(why, sizeof(why), "resolved by %s: %s", req->auth.sub, note ? note : status);
     const char *p[3] = {req->params[0], status, why};
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL) {
-        cJSON_Delete(b);
-        return;
-    }
-    db_err err;
-    PGresult *res = db_exec(
-        conn,
-        "WITH cur AS (SELECT id, status FROM deliveries WHERE id = $1::uuid FOR UPDATE), "
-        "upd AS (UPDATE deliveries d SET status = $2, last_error = $3, updated_at = now(), "
-        "sent_at = CASE WHEN $2 = 'sent' THEN coalesce(d.sent_at, now()) ELSE d.sent_at END, "
-        "attempts = CASE WHEN $2 = 'queued' THEN 0 ELSE d.attempts END, provider_index = CASE "
-        "WHEN $2 = 'queued' THEN 0 ELSE d.provider_index END, needs_check = false, "
-        "next_attempt_at = now() FROM cur WHERE d.id = cur.id AND cur.status = 'uncertain' "
-        "RETURNING d.id) SELECT (SELECT status FROM cur), (SELECT count(*) FROM upd)",
-        3, p, &err);
-    int commit = 0;
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-    } else if (PQgetisnull(res, 0, 0)) {
-        http_problem(resp, 404, "not-found", "Not found", NULL, "no such delivery");
-    } else if (strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
-        http_problem(resp, 409, "conflict", "Not uncertain", "/status",
-                     "only an uncertain delivery is resolved by hand (this one is %s)",
-                     PQgetvalue(res, 0, 0));
-    } else {
-        commit = 1;
-    }
-    PQclear(res);
-    if (commit) {
-        const char *q[1] = {req->params[0]};
-        res = db_exec(conn, "SELECT delivery_json($1::uuid)::text", 1, q, &err);
-        if (res)
-            http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
-                           (size_t)PQgetlength(res, 0, 0));
-        else
-            service_db_problem(resp, &err);
-        commit = res != NULL;
-        PQclear(res);
-        if (commit && strcmp(status, "queued") == 0)
-            PQclear(db_exec(conn, "SELECT pg_notify('notifier_deliveries', '')", 0, NULL, &err));
-    }
-    if (commit)
+    /* one statement: the lock, the state's check, the change, the sender woken (notifier 003) */
+    if (service_command_run(ctx, resp, "SELECT * FROM delivery_resolve($1::uuid, $2, $3)", 3, p) ==
+        200)
         log_warn("delivery %s resolved by hand as %s", req->params[0], status);
-    service_tx_end(ctx, conn, commit, commit ? resp : NULL);
     cJSON_Delete(b);
 }
 

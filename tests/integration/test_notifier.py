@@ -367,7 +367,14 @@ def test_recovery_resends_only_when_provably_not_accepted(c):
     c.eq((r.status, r.json and r.json["status"]), (200, "queued"), "resolved: send again")
     c.check(sent_for(ph_t), "sent after the verdict")
     c.eq(len(messages(ph_t)), 1, "one SMS after the verdict")
-    c.eq(http("POST", url, {"status": "failed"}, tok=ADMIN).status, 409, "only uncertain ones")
+    again = http("POST", url, {"status": "failed"}, tok=ADMIN)
+    c.eq((again.status, (again.json or {}).get("pointer"), (again.json or {}).get("detail")),
+         (409, "/status", "only an uncertain delivery is resolved by hand (this one is sent)"),
+         "only uncertain ones, naming the delivery's status")
+    c.eq(psql("SELECT status FROM notifier.deliveries WHERE id = '%s'" % did), [["sent"]],
+         "a refused verdict changes nothing")
+    c.eq(http("POST", NTF + "/v1/deliveries/%s/resolve" % uuid.uuid4(), {"status": "failed"},
+              tok=ADMIN).status, 404, "no such delivery")
 
 
 def test_kill_mid_batch_none_twice_none_lost(c):
