@@ -1,10 +1,11 @@
--- enrollment 005: a household's change as one command (PATCH
--- /v1/households/{id} in one statement and one round trip; common 005 has
--- the protocol). The C handler has checked the body's fields and bounds
--- and made the event's envelope; this locks the household, checks the
--- caller's scope (p_scope: the caller's region prefixes, NULL for the
--- admin, as in_scope of common 004 reads them), writes the row and its
--- event, and answers 200.
+-- enrollment 005: a household's change and an enrollment's end as one
+-- command each (PATCH /v1/households/{id} and POST
+-- /v1/households/{id}/enrollments/{eid}/end in one statement and one round
+-- trip; common 005 has the protocol). The C handlers have checked the
+-- bodies' fields and bounds and made the events' envelopes; these lock the
+-- household, check the caller's scope (p_scope: the caller's region
+-- prefixes, NULL for the admin, as in_scope of common 004 reads them), check
+-- what needs the rows, write them and their event, and answer 200.
 
 -- household_writable: lock household p_id for a change of it or of its
 -- enrollments, and answer the 404 of a household that is not there or the
@@ -57,6 +58,56 @@ BEGIN
     INSERT INTO outbox (event_id, topic, key, payload)
         VALUES ((p_event ->> 'id')::uuid, p_topic, p_id::text,
                 p_event || jsonb_build_object('data', household_event_data(j)));
+    RETURN ROW(200, j::text, NULL, NULL, NULL, NULL, NULL)::command_result;
+END
+$$;
+
+-- enrollment_end: POST /v1/households/{id}/enrollments/{eid}/end under its
+-- Idempotency-Key (the last four parameters). p_event is the envelope of
+-- enrollment.ended without its data (enrollment_json). Answers 200 with the
+-- enrollment's JSON less the head's name and phone, or the 404/403 of
+-- household_writable, the 404 of an enrollment the household does not
+-- have, the 409 of one ended before, the 422 of an end before its start.
+CREATE FUNCTION enrollment_end(
+    p_id uuid, p_household uuid, p_end date, p_reason text, p_scope text[], p_event jsonb,
+    p_topic text, p_principal text, p_key text, p_route text, p_hash text)
+RETURNS command_result LANGUAGE plpgsql AS $$
+DECLARE
+    r command_result;
+    is_open boolean;
+    in_time boolean;
+    j jsonb;
+BEGIN
+    r := idem_seen(p_principal, p_key, p_route, p_hash);
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
+    r := household_writable(p_household, p_scope);
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
+    SELECT e.end_date IS NULL, e.start_date <= p_end INTO is_open, in_time FROM enrollments e
+        WHERE e.id = p_id AND e.household_id = p_household FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN command_problem(404, 'not-found', 'Not found', NULL, 'no such enrollment');
+    ELSIF NOT is_open THEN
+        RETURN command_problem(409, 'already-ended', 'Already ended', NULL,
+                               'the enrollment has ended before');
+    ELSIF NOT in_time THEN
+        RETURN command_problem(422, 'validation', 'Invalid field', '/end_date',
+                               'end_date is before the enrollment''s start');
+    END IF;
+    r := idem_claim(p_principal, p_key, p_route, p_hash);
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
+    UPDATE enrollments SET end_date = p_end, end_reason = p_reason WHERE id = p_id;
+    j := enrollment_json(p_id);
+    INSERT INTO outbox (event_id, topic, key, payload)
+        VALUES ((p_event ->> 'id')::uuid, p_topic, p_household::text,
+                p_event || jsonb_build_object('data', j));
+    j := j - 'phone' - 'head_name';
+    PERFORM idem_done(p_principal, p_key, 200, j::text);
     RETURN ROW(200, j::text, NULL, NULL, NULL, NULL, NULL)::command_result;
 END
 $$;
