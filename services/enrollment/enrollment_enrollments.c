@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
 #include "core/service.h"
 #include "util/crypto.h"
@@ -30,17 +29,16 @@ typedef struct enrollment_input {
 } enrollment_input;
 
 /*
- * household_in_scope - lock the household and check the caller may write
- * it. Returns 0, or -1 after a 404/403/database problem.
+ * household_in_scope - check the household is there and the caller may
+ * read it (a write checks the same in its command: household_writable in
+ * the schema). Returns 0, or -1 after a 404/403/database problem.
  */
 static int household_in_scope(PGconn *conn, const http_req *req, const char *hid, http_resp *resp)
 {
     db_err err;
     const char *params[1] = {hid};
-    PGresult *res = db_exec(conn,
-                            "SELECT village_code FROM households WHERE id = $1::uuid FOR "
-                            "UPDATE",
-                            1, params, &err);
+    PGresult *res =
+        db_exec(conn, "SELECT village_code FROM households WHERE id = $1::uuid", 1, params, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);
         return -1;
@@ -55,32 +53,6 @@ static int household_in_scope(PGconn *conn, const http_req *req, const char *hid
         rc = 0;
     PQclear(res);
     return rc;
-}
-
-/* publish - the enrollment's state as type on households.v1, keyed by household */
-static int publish(PGconn *conn, const char *hid, const char *eid, const char *type, int status,
-                   http_resp *resp)
-{
-    db_err err;
-    const char *params[1] = {eid};
-    PGresult *res = db_exec(conn, "SELECT enrollment_json($1::uuid)::text", 1, params, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    cJSON *ev = event_new("enrollment", type, hid, cJSON_Parse(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    if (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, hid, ev, &err) < 0) {
-        cJSON_Delete(ev);
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    cJSON *body = cJSON_Duplicate(event_data(ev), 1);
-    cJSON_DeleteItemFromObject(body, "phone");
-    cJSON_DeleteItemFromObject(body, "head_name");
-    http_reply_json(resp, status, body);
-    cJSON_Delete(ev);
-    return 0;
 }
 
 /*
@@ -195,11 +167,18 @@ void enrollment_enrollments_list(http_req *req, http_resp *resp, void *ctx)
                3, params, limit);
 }
 
-/* enrollment_enrollments_end - POST /v1/households/{id}/enrollments/{eid}/end */
+/*
+ * enrollment_enrollments_end - POST /v1/households/{id}/enrollments/{eid}/end,
+ * in one statement under its Idempotency-Key (enrollment_end in the schema):
+ * the household locked and in the caller's scope, the enrollment its own,
+ * open and started by end_date, the row, the enrollment.ended event, the
+ * answer
+ */
 void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx)
 {
     const char *end_date = NULL, *reason = NULL;
     const char *hid = req->params[0], *eid = req->params[1];
+    char event_id[37], scope[AUTH_SCOPE_ARRAY_LEN];
     if (!crypto_uuid_valid(hid) || !crypto_uuid_valid(eid)) {
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such enrollment");
         return;
@@ -207,52 +186,24 @@ void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx)
     cJSON *body = http_parse_json(req, resp);
     if (body == NULL)
         return;
-    if (http_field_date(body, "end_date", 1, &end_date, resp) < 0 ||
-        http_field_text(body, "reason", 1, 1, 500, &reason, resp) < 0) {
-        cJSON_Delete(body);
-        return;
+    if (http_field_date(body, "end_date", 1, &end_date, resp) == 0 &&
+        http_field_text(body, "reason", 1, 1, 500, &reason, resp) == 0) {
+        char *envelope = event_envelope_text("enrollment", "enrollment.ended", hid, event_id);
+        const char *params[7] = {eid,
+                                 hid,
+                                 end_date,
+                                 reason,
+                                 enrollment_scope_sql(req, scope, sizeof(scope)),
+                                 envelope,
+                                 ENROLLMENT_TOPIC};
+        if (envelope == NULL)
+            http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        else
+            service_create_one(ctx, req, resp,
+                               "SELECT * FROM enrollment_end($1::uuid, $2::uuid, $3::date, $4, "
+                               "$5::text[], $6::jsonb, $7, $8, $9, $10, $11)",
+                               7, params);
+        free(envelope);
     }
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL) {
-        cJSON_Delete(body);
-        return;
-    }
-    int ok = household_in_scope(conn, req, hid, resp) == 0;
-    db_err err;
-    const char *params[4] = {eid, hid, end_date, reason};
-    PGresult *res = ok ? db_exec(conn,
-                                 "SELECT end_date IS NULL, start_date <= $3::date FROM "
-                                 "enrollments WHERE id = $1::uuid AND household_id = $2::uuid "
-                                 "FOR UPDATE",
-                                 3, params, &err)
-                       : NULL;
-    if (ok && res == NULL) {
-        service_db_problem(resp, &err);
-        ok = 0;
-    } else if (ok && PQntuples(res) == 0) {
-        http_problem(resp, 404, "not-found", "Not found", NULL, "no such enrollment");
-        ok = 0;
-    } else if (ok && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        http_problem(resp, 409, "already-ended", "Already ended", NULL,
-                     "the enrollment has ended before");
-        ok = 0;
-    } else if (ok && strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
-        http_problem(resp, 422, "validation", "Invalid field", "/end_date",
-                     "end_date is before the enrollment's start");
-        ok = 0;
-    }
-    PQclear(res);
-    if (ok) {
-        res = db_exec(conn,
-                      "UPDATE enrollments SET end_date = $3::date, end_reason = $4 "
-                      "WHERE id = $1::uuid AND household_id = $2::uuid",
-                      4, params, &err);
-        ok = res != NULL;
-        PQclear(res);
-        if (!ok)
-            service_db_problem(resp, &err);
-    }
-    ok = ok && publish(conn, hid, eid, "enrollment.ended", 200, resp) == 0;
-    service_tx_end(ctx, conn, ok, resp);
     cJSON_Delete(body);
 }

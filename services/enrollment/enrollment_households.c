@@ -17,7 +17,6 @@
 
 #include "core/cnid.h"
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
 #include "core/service.h"
 #include "util/crypto.h"
@@ -244,22 +243,34 @@ void enrollment_households_create(http_req *req, http_resp *resp, void *ctx)
     free(in);
 }
 
-/* household_event_data - the household's event data (household_event_data in the schema:
-   its JSON without ID numbers), or NULL with err */
-static cJSON *household_event_data(PGconn *conn, const char *hid, db_err *err)
+/*
+ * household_update - the change of household req->params[0] in one
+ * statement (household_update in the schema): the household locked and in
+ * the caller's scope, the columns given (cols: head_name, phone,
+ * members_count, low_income, low_income_year, baseline_per_capita_fen; NULL
+ * keeps the column), the household.updated event, the answer
+ */
+static void household_update(service_ctx *ctx, http_req *req, http_resp *resp,
+                             const char *const cols[6])
 {
-    const char *params[1] = {hid};
-    PGresult *res = db_exec(conn, "SELECT household_event_data(household_json($1::uuid))::text", 1,
-                            params, err);
-    if (res == NULL)
-        return NULL;
-    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (data == NULL) {
-        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", "");
-        snprintf(err->msg, sizeof(err->msg), "out of memory");
+    const char *hid = req->params[0];
+    char event_id[37], scope[AUTH_SCOPE_ARRAY_LEN];
+    char *envelope = event_envelope_text("enrollment", "household.updated", hid, event_id);
+    if (envelope == NULL) {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+        return;
     }
-    return data;
+    const char *params[10];
+    params[0] = hid;
+    memcpy(params + 1, cols, 6 * sizeof(*cols));
+    params[7] = enrollment_scope_sql(req, scope, sizeof(scope));
+    params[8] = envelope;
+    params[9] = ENROLLMENT_TOPIC;
+    service_command_run(ctx, resp,
+                        "SELECT * FROM household_update($1::uuid, $2, $3, $4::int, $5::boolean, "
+                        "$6::int, $7::bigint, $8::text[], $9::jsonb, $10)",
+                        10, params);
+    free(envelope);
 }
 
 /* enrollment_households_update - PATCH /v1/households/{id}: name, phone, size, low-income status */
@@ -319,61 +330,9 @@ void enrollment_households_update(http_req *req, http_resp *resp, void *ctx)
     snprintf(members, sizeof(members), "%lld", n_members);
     snprintf(year, sizeof(year), "%lld", n_year);
     snprintf(baseline, sizeof(baseline), "%lld", n_baseline);
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        goto out;
-    db_err err;
-    const char *lp[1] = {hid};
-    PGresult *res = db_exec(conn,
-                            "SELECT village_code FROM households WHERE id = $1::uuid FOR "
-                            "UPDATE",
-                            1, lp, &err);
-    int ok = res != NULL;
-    if (!ok)
-        service_db_problem(resp, &err);
-    else if ((ok = PQntuples(res) == 1) == 0)
-        http_problem(resp, 404, "not-found", "Not found", NULL, "no such household");
-    else if ((ok = auth_region_allows(&req->auth, PQgetvalue(res, 0, 0))) == 0)
-        http_problem(resp, 403, "forbidden", "Outside your villages", NULL,
-                     "the household's village is not in your scope");
-    PQclear(res);
-    const char *params[7] = {hid,
-                             name,
-                             phone_raw ? phone : NULL,
-                             has_members ? members : NULL,
-                             cert,
-                             has_year ? year : NULL,
-                             has_baseline ? baseline : NULL};
-    if (ok) {
-        res = db_exec(conn,
-                      "UPDATE households SET head_name = coalesce($2, head_name), "
-                      "phone = coalesce($3, phone), members_count = coalesce($4::int, "
-                      "members_count), low_income = coalesce($5::boolean, low_income), "
-                      "low_income_year = CASE WHEN $5 IS NULL THEN low_income_year ELSE $6::int "
-                      "END, baseline_per_capita_fen = CASE WHEN $5 IS NULL THEN "
-                      "baseline_per_capita_fen ELSE $7::bigint END, updated_at = now(), "
-                      "version = version + 1 WHERE id = $1::uuid",
-                      7, params, &err);
-        if ((ok = res != NULL) == 0)
-            service_db_problem(resp, &err);
-        PQclear(res);
-    }
-    cJSON *data = ok ? household_event_data(conn, hid, &err) : NULL;
-    cJSON *ev = data ? event_new("enrollment", "household.updated", hid, data) : NULL;
-    if (ok && (ev == NULL || outbox_add(conn, ENROLLMENT_TOPIC, hid, ev, &err) < 0)) {
-        service_db_problem(resp, &err);
-        ok = 0;
-    }
-    cJSON_Delete(ev);
-    if (ok) {
-        res = db_exec(conn, "SELECT household_json($1::uuid)::text", 1, lp, &err);
-        if (res)
-            http_reply_raw(resp, 200, "application/json", PQgetvalue(res, 0, 0),
-                           (size_t)PQgetlength(res, 0, 0));
-        ok = res != NULL;
-        PQclear(res);
-    }
-    service_tx_end(ctx, conn, ok, resp);
+    const char *cols[6] = {name, phone_raw ? phone : NULL, has_members ? members : NULL,
+                           cert, has_year ? year : NULL,   has_baseline ? baseline : NULL};
+    household_update(ctx, req, resp, cols);
 out:
     cJSON_Delete(body);
 }

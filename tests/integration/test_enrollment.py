@@ -487,9 +487,89 @@ def test_enroll_in_one_statement(c):
     c.eq(ev, [["enrollment.started", "t"]], "one event, with what consumers need")
 
 
+def test_update_and_end_in_one_statement(c):
+    """PATCH /v1/households/{id} and POST .../end are one command each in the
+    database (household_update, enrollment_end): a household outside the
+    caller's villages refused with nothing changed, household.updated with
+    the new values, an end replayed under its Idempotency-Key and refused
+    again without it, one enrollment.ended per end."""
+    coord_sh = token("coordinator", regions=[SH], sub="coord-sh-update")
+    hid = http("POST", BASE + "/v1/households", household(fresh_id()), tok=COORD_ZJ).json["id"]
+    url = BASE + "/v1/households/" + hid
+    state = "SELECT version, head_name, members_count FROM enrollment.households WHERE id = '%s'"
+    updated = ("SELECT count(*) FROM enrollment.outbox WHERE key = '%s' AND "
+               "payload->>'type' = 'household.updated'" % hid)
+    before = psql(state % hid)
+    r = http("PATCH", url, {"head_name": "越界改名", "members_count": 5}, tok=coord_sh)
+    c.eq((r.status, (r.json or {}).get("title"), (r.json or {}).get("detail")),
+         (403, "Outside your villages", "the household's village is not in your scope"),
+         "another village's coordinator may not change it")
+    c.eq(psql(state % hid), before, "the refused change wrote nothing (version %s)" % before)
+    c.eq(psql(updated), [["0"]], "and published nothing")
+    gone = http("PATCH", BASE + "/v1/households/%s" % uuid.uuid4(), {"head_name": "x"},
+                tok=ADMIN)
+    c.eq((gone.status, (gone.json or {}).get("detail")), (404, "no such household"),
+         "no such household")
+    change = {"head_name": "新户主", "members_count": 4,
+              "low_income": {"certified": True, "year": 2025, "baseline_per_capita_fen": 1234}}
+    u = http("PATCH", url, change, tok=COORD_ZJ)
+    if not c.eq(u.status, 200, "changed (%r)" % u):
+        return
+    c.eq((u.json["head_name"], u.json["members_count"], u.json["low_income"], u.json["version"]),
+         ("新户主", 4, change["low_income"], 2), "the answer holds the new values")
+    ev = psql("SELECT event_id, payload::text FROM enrollment.outbox WHERE key = '%s' AND "
+              "payload->>'type' = 'household.updated'" % hid)
+    c.eq(len(ev), 1, "one household.updated")
+    v = json.loads(ev[0][1]) if ev else {}
+    d = v.get("data", {})
+    c.eq((v.get("id"), v.get("subject"), v.get("source"), v.get("specversion")),
+         (ev and ev[0][0], hid, "/shantang/enrollment", "1.0"), "the event's envelope")
+    c.eq((d.get("head_name"), d.get("members_count"), d.get("low_income"), d.get("version")),
+         ("新户主", 4, change["low_income"], 2), "the event carries the new values")
+    c.check("id_number" not in d, "and no ID number")
+
+    pid = new_project()
+    enr = http("POST", url + "/enrollments", {"project_id": pid, "kind": "training",
+                                              "start_date": "2026-03-01"}, tok=COORD_ZJ)
+    if not c.eq(enr.status, 201, "enrolled (%r)" % enr):
+        return
+    eid = enr.json["id"]
+    end = url + "/enrollments/%s/end" % eid
+    body = {"end_date": "2026-09-30", "reason": "培训结业"}
+    key = {"Idempotency-Key": unique("end")}
+    r = http("POST", end, body, tok=coord_sh, headers=key)
+    c.eq((r.status, (r.json or {}).get("title")), (403, "Outside your villages"),
+         "another village's coordinator may not end it")
+    early = http("POST", end, {"end_date": "2026-02-01", "reason": "x"}, tok=COORD_ZJ, headers=key)
+    c.eq((early.status, (early.json or {}).get("pointer")), (422, "/end_date"),
+         "an end before the start, under the key")
+    first = http("POST", end, body, tok=COORD_ZJ, headers=key)
+    if not c.eq(first.status, 200, "ended under a key the refusals did not keep (%r)" % first):
+        return
+    c.check(first.json["end_date"] == "2026-09-30" and first.json["end_reason"] == "培训结业" and
+            "phone" not in first.json and "head_name" not in first.json,
+            "the answer: the ended enrollment without the head's name and phone")
+    again = http("POST", end, body, tok=COORD_ZJ, headers=key)
+    c.eq((again.status, again.json), (200, first.json), "a replay answers the first 200")
+    c.eq(http("POST", end, dict(body, reason="另一个"), tok=COORD_ZJ, headers=key).status, 422,
+         "the key reused for another body")
+    twice = http("POST", end, body, tok=COORD_ZJ)
+    c.eq((twice.status, (twice.json or {}).get("type", "").rsplit("/", 1)[-1],
+          (twice.json or {}).get("detail")),
+         (409, "already-ended", "the enrollment has ended before"), "without the key: 409")
+    other = http("POST", url + "/enrollments/%s/end" % uuid.uuid4(), body, tok=COORD_ZJ)
+    c.eq((other.status, (other.json or {}).get("detail")), (404, "no such enrollment"),
+         "an enrollment the household does not have")
+    c.eq(psql("SELECT end_date, end_reason FROM enrollment.enrollments WHERE id = '%s'" % eid),
+         [["2026-09-30", "培训结业"]], "ended once, as first asked")
+    ev = psql("SELECT payload->'data'->>'end_date', payload->'data'->>'phone' IS NOT NULL FROM "
+              "enrollment.outbox WHERE key = '%s' AND payload->>'type' = 'enrollment.ended'" % hid)
+    c.eq(ev, [["2026-09-30", "t"]], "one enrollment.ended, with what consumers need")
+
+
 if __name__ == "__main__":
     Checks().run([test_register_protects_the_id_number, test_bad_input_and_scope,
                   test_strict_input_and_scope_edge, test_enroll_and_end, test_import,
                   test_import_line_endings, test_households_reached_by_project, test_search,
                   test_demo_figures, test_register_in_one_statement, test_import_set_wise,
-                  test_enroll_in_one_statement])
+                  test_enroll_in_one_statement, test_update_and_end_in_one_statement])
