@@ -795,10 +795,12 @@ int service_result_answer(http_resp *resp, const PGresult *res)
     return resp->status;
 }
 
-int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
-                        const char *const *params)
+int service_command_run_more(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                             const char *const *params, char *more, size_t moresize)
 {
     db_err err;
+    if (more && moresize)
+        more[0] = '\0';
     PGresult *res = group_exec(ctx->commit, 5000, sql, n, params, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);
@@ -807,8 +809,16 @@ int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int 
     int status = service_result_answer(resp, res);
     if (status >= 200 && status < 300)
         outbox_relay_wake(ctx->relay);
+    if (more && moresize && PQntuples(res) == 1 && PQnfields(res) > 7 && !PQgetisnull(res, 0, 7))
+        snprintf(more, moresize, "%s", PQgetvalue(res, 0, 7));
     PQclear(res);
     return status;
+}
+
+int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                        const char *const *params)
+{
+    return service_command_run_more(ctx, resp, sql, n, params, NULL, 0);
 }
 
 int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,

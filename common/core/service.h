@@ -182,6 +182,16 @@ int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int 
                         const char *const *params);
 
 /*
+ * service_command_run_more - service_command_run for a query that adds one
+ * column after the command_result (its eighth): that column's value is
+ * copied into more (moresize bytes; "" when NULL, absent or the statement
+ * failed), for a handler that acts on what the command did once it
+ * answered. Returns the status answered.
+ */
+int service_command_run_more(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                             const char *const *params, char *more, size_t moresize);
+
+/*
  * service_key_params - the Idempotency-Key's principal, key, route and
  * request hash (into hash) as out[0..3], the last four parameters of a
  * command function (all NULL without a key); -1 after a 422 for a bad key.
