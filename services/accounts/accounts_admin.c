@@ -459,56 +459,33 @@ static const char *actor_of(const http_req *req)
 }
 
 /*
- * change_envelopes - what a change of account that may revoke gives its
- * command (accounts 003): the actor, the revocation time and the envelopes
- * of type and of account.revoked (malloc'd into c), into out[0..3]. 0, or
- * -1 after a 503.
+ * change_command - run sql, a command on the account of the path that may
+ * revoke (accounts 003: its query adds whether it did after the result),
+ * its n params ending in five this fills: the actor, the revocation time,
+ * the envelopes of type and of account.revoked, the topic. Once the command
+ * answered 2xx and said it revoked, this service's verifier refuses the
+ * account's tokens at once (the others learn it from account.revoked).
  */
-typedef struct acc_change {
-    char before[24]; /* the revocation time, as text */
-    long b;          /* the same, for the verifier */
-    char *event;     /* the change's envelope (malloc'd) */
-    char *revoke;    /* account.revoked's envelope (malloc'd) */
-} acc_change;
-
-static int change_envelopes(const http_req *req, const char *type, acc_change *c, http_resp *resp,
-                            const char *out[4])
+static void change_command(service_ctx *ctx, const http_req *req, http_resp *resp, const char *type,
+                           const char *sql, int n, const char **params)
 {
-    char id[37];
+    char before[24], revoked[8], id[37];
+    long b;
     const char *account = req->params[0];
-    c->event = event_envelope_text("accounts", type, account, id);
-    c->revoke = revoke_envelope(account, c->before, &c->b);
-    if (c->event == NULL || c->revoke == NULL) {
+    char *event = event_envelope_text("accounts", type, account, id);
+    char *revoke = revoke_envelope(account, before, &b);
+    if (event && revoke) {
+        const char **out = params + n - 5;
+        out[0] = actor_of(req), out[1] = before, out[2] = event, out[3] = revoke;
+        out[4] = ACCOUNTS_TOPIC;
+        int status = service_command_run_more(ctx, resp, sql, n, params, revoked, sizeof(revoked));
+        if (status >= 200 && status < 300 && strcmp(revoked, "t") == 0)
+            auth_verifier_revoke(ctx->auth, account, b);
+    } else {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
-        return -1;
     }
-    out[0] = actor_of(req);
-    out[1] = c->before;
-    out[2] = c->event;
-    out[3] = c->revoke;
-    return 0;
-}
-
-/*
- * change_run - run a command that may revoke (its query adds whether it
- * did after the result), then refuse the account's tokens in this
- * service's verifier at once when it did. c stays the caller's.
- */
-static void change_run(service_ctx *ctx, const http_req *req, http_resp *resp, acc_change *c,
-                       const char *sql, int n, const char *const *params)
-{
-    char revoked[8];
-    int status = service_command_run_more(ctx, resp, sql, n, params, revoked, sizeof(revoked));
-    if (status >= 200 && status < 300 && strcmp(revoked, "t") == 0)
-        auth_verifier_revoke(ctx->auth, req->params[0], c->b);
-}
-
-/* change_free - free c's envelopes */
-static void change_free(acc_change *c)
-{
-    free(c->event);
-    free(c->revoke);
-    c->event = c->revoke = NULL;
+    free(event);
+    free(revoke);
 }
 
 /* accounts_update - PATCH /v1/accounts/{id} {name?, phone?}: one command (account_update) */
@@ -516,7 +493,6 @@ void accounts_update(http_req *req, http_resp *resp, void *ctx)
 {
     const char *name = NULL, *raw = NULL;
     char phone[12] = "";
-    acc_change c = {0};
     if (account_id_arg(req, resp) < 0)
         return;
     cJSON *body = http_parse_json(req, resp);
@@ -531,22 +507,17 @@ void accounts_update(http_req *req, http_resp *resp, void *ctx)
         goto out;
     }
     const char *p[8] = {req->params[0], name, phone[0] ? phone : NULL};
-    if (change_envelopes(req, "account.updated", &c, resp, p + 3) == 0) {
-        p[7] = ACCOUNTS_TOPIC;
-        change_run(ctx, req, resp, &c,
+    change_command(ctx, req, resp, "account.updated",
                    "SELECT (c.o_result).*, c.o_revoked FROM account_update($1, $2, $3, $4, "
                    "$5::bigint, $6::jsonb, $7::jsonb, $8) c",
                    8, p);
-    }
 out:
-    change_free(&c);
     cJSON_Delete(body);
 }
 
 /* set_state - disable or enable {id} (account_set_state); disabling revokes */
 static void set_state(http_req *req, http_resp *resp, void *ctx, int disable)
 {
-    acc_change c = {0};
     if (account_id_arg(req, resp) < 0)
         return;
     cJSON *body = req->body_len ? http_parse_json(req, resp) : cJSON_CreateObject();
@@ -556,15 +527,10 @@ static void set_state(http_req *req, http_resp *resp, void *ctx, int disable)
         return;
     }
     const char *p[8] = {req->params[0], disable ? "disabled" : "active", reason};
-    if (change_envelopes(req, disable ? "account.disabled" : "account.enabled", &c, resp, p + 3) ==
-        0) {
-        p[7] = ACCOUNTS_TOPIC;
-        change_run(ctx, req, resp, &c,
+    change_command(ctx, req, resp, disable ? "account.disabled" : "account.enabled",
                    "SELECT (c.o_result).*, c.o_revoked FROM account_set_state($1, $2, $3, $4, "
                    "$5::bigint, $6::jsonb, $7::jsonb, $8) c",
                    8, p);
-    }
-    change_free(&c);
     cJSON_Delete(body);
 }
 
@@ -615,7 +581,6 @@ void accounts_grants_add(http_req *req, http_resp *resp, void *ctx)
    one command (account_grant_remove) */
 void accounts_grants_remove(http_req *req, http_resp *resp, void *ctx)
 {
-    acc_change c = {0};
     if (account_id_arg(req, resp) < 0)
         return;
     if (!crypto_uuid_valid(req->params[1])) {
@@ -624,14 +589,10 @@ void accounts_grants_remove(http_req *req, http_resp *resp, void *ctx)
         return;
     }
     const char *p[7] = {req->params[0], req->params[1]};
-    if (change_envelopes(req, "grant.removed", &c, resp, p + 2) == 0) {
-        p[6] = ACCOUNTS_TOPIC;
-        change_run(ctx, req, resp, &c,
+    change_command(ctx, req, resp, "grant.removed",
                    "SELECT (c.o_result).*, c.o_revoked FROM account_grant_remove($1, $2, $3, "
                    "$4::bigint, $5::jsonb, $6::jsonb, $7) c",
                    7, p);
-    }
-    change_free(&c);
 }
 
 /* accounts_audit - GET /v1/accounts/{id}/audit?cursor=&limit=: newest first */

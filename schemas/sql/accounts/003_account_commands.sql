@@ -84,6 +84,11 @@ BEGIN
 END
 $$;
 
+-- account_answer: the 200 of a change, the account's JSON
+CREATE FUNCTION account_answer(p_id text) RETURNS command_result LANGUAGE sql STABLE AS $$
+    SELECT ROW(200, account_json(p_id::uuid)::text, NULL, NULL, NULL, NULL, NULL)::command_result
+$$;
+
 -- grant_problem: the 422 of a grant whose regions, unit or notable the
 -- read models do not know, or whose regions are not of its role's level
 -- (a coordinator's are villages, another's are not), naming p_pointer and
@@ -194,8 +199,7 @@ BEGIN
     IF o_revoked THEN
         PERFORM account_revoke(p_actor, p_id, p_before, 'phone_changed', p_revoke, p_topic);
     END IF;
-    o_result := ROW(200, account_json(p_id::uuid)::text, NULL, NULL, NULL, NULL,
-                    NULL)::command_result;
+    o_result := account_answer(p_id);
 END
 $$;
 
@@ -231,8 +235,7 @@ BEGIN
             PERFORM account_revoke(p_actor, p_id, p_before, 'disabled', p_revoke, p_topic);
         END IF;
     END IF;
-    o_result := ROW(200, account_json(p_id::uuid)::text, NULL, NULL, NULL, NULL,
-                    NULL)::command_result;
+    o_result := account_answer(p_id);
 END
 $$;
 
