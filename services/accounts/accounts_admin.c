@@ -233,73 +233,74 @@ int acc_grant_known(PGconn *conn, const acc_grant *g, const char *pointer, http_
     return rc;
 }
 
-/* grant_insert - check and insert one grant of account on conn with its event (grant_insert,
-   accounts 003); 0 or -1 (resp set) */
-static int grant_insert(PGconn *conn, const char *actor, const char *account, const cJSON *g,
-                        const char *pointer, http_resp *resp)
+/* actor_of - who is acting, for the audit */
+static const char *actor_of(const http_req *req)
+{
+    return req->auth.account[0] ? req->auth.account : req->auth.sub;
+}
+
+/* An account to create, as account_create (accounts 003) takes it. */
+typedef struct create_args {
+    char id[37];      /* the new account's id */
+    char phone[12];   /* normalised */
+    const char *name; /* borrowed from the body */
+    char *hash;       /* argon2id of the password, or NULL (malloc'd) */
+    char *grants;     /* the checked grants, JSON (malloc'd) */
+    char *event;      /* account.created's envelope (malloc'd) */
+} create_args;
+
+/* create_args_free - free what create_args_make made */
+static void create_args_free(create_args *a)
+{
+    free(a->hash);
+    free(a->grants);
+    free(a->event);
+    a->hash = a->grants = a->event = NULL;
+}
+
+/* grant_entry - one checked grant of a new account with its pointer and grant.added's
+   envelope, as account_create takes it; NULL when out of memory */
+static cJSON *grant_entry(const acc_grant *g, const char *account, const char *pointer)
 {
     char id[37], event_id[37];
-    acc_grant ag;
-    db_err err;
-    if (acc_grant_check(g, pointer, &ag, resp) < 0)
-        return -1;
-    crypto_uuid_v7(id);
     char *envelope = event_envelope_text("accounts", "grant.added", account, event_id);
-    const char *p[11] = {account, id,    ag.role, ag.regions, ag.unit,       ag.notable,
-                         ag.key,  actor, pointer, envelope,   ACCOUNTS_TOPIC};
-    PGresult *res = envelope ? db_exec(conn,
-                                       "SELECT * FROM grant_insert($1, $2::uuid, $3, $4::text[], "
-                                       "$5, $6, $7, $8, $9, $10::jsonb, $11)",
-                                       11, p, &err)
-                             : NULL;
-    int rc = -1;
-    if (res && PQntuples(res) == 1 && PQgetisnull(res, 0, 3)) /* no slug: inserted */
-        rc = 0;
-    else if (res)
-        service_result_problem(resp, res);
-    else if (envelope)
-        service_db_problem(resp, &err);
-    else
-        http_problem(resp, 503, "unavailable", "Unavailable", NULL, "out of memory");
-    PQclear(res);
+    cJSON *e = cJSON_CreateObject(), *ev = envelope ? cJSON_Parse(envelope) : NULL;
     free(envelope);
-    acc_grant_free(&ag);
-    return rc;
-}
-
-/* reply_account - answer status with the account's JSON read on conn */
-static int reply_account(PGconn *conn, const char *account, int status, http_resp *resp)
-{
-    db_err err;
-    const char *p[1] = {account};
-    PGresult *res = db_exec(conn, "SELECT account_json($1::uuid)::text", 1, p, &err);
-    if (res == NULL || PQgetisnull(res, 0, 0)) {
-        if (res)
-            http_problem(resp, 404, "not-found", "No such account", NULL, "no account %s", account);
-        else
-            service_db_problem(resp, &err);
-        PQclear(res);
-        return -1;
+    if (e == NULL || ev == NULL) {
+        cJSON_Delete(e);
+        cJSON_Delete(ev);
+        return NULL;
     }
-    http_reply_raw(resp, status, "application/json", PQgetvalue(res, 0, 0),
-                   strlen(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    return 0;
+    crypto_uuid_v7(id);
+    cJSON_AddStringToObject(e, "id", id);
+    cJSON_AddStringToObject(e, "role", g->role);
+    cJSON_AddStringToObject(e, "regions", g->regions);
+    if (g->unit)
+        cJSON_AddStringToObject(e, "unit", g->unit);
+    if (g->notable)
+        cJSON_AddStringToObject(e, "notable_id", g->notable);
+    cJSON_AddStringToObject(e, "key", g->key);
+    cJSON_AddStringToObject(e, "pointer", pointer);
+    cJSON_AddItemToObject(e, "event", ev);
+    return e;
 }
 
-/* acc_account_create - insert an account with its grants, answer 201 */
-int acc_account_create(PGconn *conn, http_req *req, http_resp *resp, const cJSON *body,
-                       acc_state *st)
+/*
+ * create_args_make - a new account's fields and grants from body, checked
+ * (the shapes; the database checks the phone and the read models), its
+ * password hashed, its envelopes made. 0, or -1 with the problem in resp.
+ */
+static int create_args_make(const cJSON *body, acc_state *st, create_args *a, http_resp *resp)
 {
-    const char *name = NULL, *raw = NULL, *password = NULL;
-    char phone[12], id[37];
-    db_err err;
+    const char *raw = NULL, *password = NULL;
+    char eid[37];
     const cJSON *grants = cJSON_GetObjectItemCaseSensitive(body, "grants"), *g;
-    if (http_field_string(body, "name", 1, 1, 50, &name, resp) < 0 ||
+    memset(a, 0, sizeof(*a));
+    if (http_field_string(body, "name", 1, 1, 50, &a->name, resp) < 0 ||
         http_field_string(body, "phone", 1, 1, 20, &raw, resp) < 0 ||
         http_field_string(body, "password", 0, 1, 200, &password, resp) < 0)
         return -1;
-    if (cnid_phone_normalise(raw, phone) < 0) {
+    if (cnid_phone_normalise(raw, a->phone) < 0) {
         http_problem(resp, 422, "validation", "Invalid phone", "/phone",
                      "phone must be a mainland mobile number (11 digits starting 13-19)");
         return -1;
@@ -310,87 +311,88 @@ int acc_account_create(PGconn *conn, http_req *req, http_resp *resp, const cJSON
                      "grants is an array of at most %d grants", ACC_MAX_GRANTS);
         return -1;
     }
-    const char *why = password ? acc_password_acceptable(password, phone) : NULL;
+    const char *why = password ? acc_password_acceptable(password, a->phone) : NULL;
     if (why) {
         http_problem(resp, 422, "validation", "Password not accepted", "/password", "%s", why);
         return -1;
     }
-    const char *pp[1] = {phone};
-    PGresult *res = db_exec(conn, "SELECT id FROM accounts WHERE phone = $1", 1, pp, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
+    crypto_uuid_v7(a->id);
+    cJSON *list = cJSON_CreateArray();
+    int i = 0, oom = list == NULL;
+    cJSON_ArrayForEach(g, grants)
+    {
+        char ptr[32];
+        acc_grant ag;
+        snprintf(ptr, sizeof(ptr), "/grants/%d", i++);
+        if (acc_grant_check(g, ptr, &ag, resp) < 0) {
+            cJSON_Delete(list);
+            return -1;
+        }
+        cJSON *e = oom ? NULL : grant_entry(&ag, a->id, ptr);
+        acc_grant_free(&ag);
+        if (e == NULL)
+            oom = 1;
+        else
+            cJSON_AddItemToArray(list, e);
     }
-    if (PQntuples(res) > 0) {
-        http_problem(resp, 409, "duplicate", "Phone already has an account", "/phone",
-                     "the phone belongs to account %s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    char *hash = NULL;
-    if (password) {
+    a->grants = oom ? NULL : cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    a->event = event_envelope_text("accounts", "account.created", a->id, eid);
+    if (password && a->grants && a->event) {
         acc_argon_enter(st);
-        hash = acc_password_hash(password, st->argon_t, st->argon_m, st->argon_p);
+        a->hash = acc_password_hash(password, st->argon_t, st->argon_m, st->argon_p);
         acc_argon_leave(st);
-        if (hash == NULL) {
+        if (a->hash == NULL) {
+            create_args_free(a);
             http_problem(resp, 503, "unavailable", "Cannot hash", NULL, "try again");
             return -1;
         }
     }
-    crypto_uuid_v7(id);
-    const char *actor = req->auth.account[0] ? req->auth.account : req->auth.sub;
-    const char *pi[5] = {id, name, phone, hash, actor};
-    res = db_exec(
-        conn,
-        "INSERT INTO accounts (id, name, phone, password_hash, password_changed_at, "
-        "created_by) VALUES ($1::uuid, $2, $3, $4::text, CASE WHEN $4::text IS NOT NULL THEN now() "
-        "END, $5)",
-        5, pi, &err);
-    free(hash);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
+    if (a->grants == NULL || a->event == NULL) {
+        create_args_free(a);
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return -1;
     }
-    PQclear(res);
-    if (acc_event(conn, actor, id, "account.created", NULL, &err) < 0) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    int i = 0;
-    cJSON_ArrayForEach(g, grants)
-    {
-        char ptr[32];
-        snprintf(ptr, sizeof(ptr), "/grants/%d", i++);
-        if (grant_insert(conn, actor, id, g, ptr, resp) < 0)
-            return -1;
-    }
-    if (reply_account(conn, id, 201, resp) < 0)
-        return -1;
-    snprintf(resp->location, sizeof(resp->location), "/v1/accounts/%s", id);
     return 0;
 }
 
-typedef struct create_arg {
-    cJSON *body;
-    acc_state *st;
-} create_arg;
+#define CREATE_SQL                                                                                 \
+    "SELECT * FROM account_create($1::uuid, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, "   \
+    "$11, $12)"
 
-/* account_create_step - the create step run inside service_create */
-static int account_create_step(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+/* acc_account_create - one new account with its grants on conn (account_create), answer 201 */
+int acc_account_create(PGconn *conn, http_req *req, http_resp *resp, const cJSON *body,
+                       acc_state *st)
 {
-    create_arg *a = arg;
-    return acc_account_create(conn, req, resp, a->body, a->st);
+    create_args a;
+    db_err err;
+    if (create_args_make(body, st, &a, resp) < 0)
+        return -1;
+    const char *p[12] = {a.id,          a.name,   a.phone, a.hash,
+                         actor_of(req), a.grants, a.event, ACCOUNTS_TOPIC};
+    PGresult *res = db_exec(conn, CREATE_SQL, 12, p, &err);
+    int status = res ? service_result_answer(resp, res) : 0;
+    if (res == NULL)
+        service_db_problem(resp, &err);
+    PQclear(res);
+    create_args_free(&a);
+    return status == 201 ? 0 : -1;
 }
 
-/* accounts_create - POST /v1/accounts */
+/* accounts_create - POST /v1/accounts: one command (account_create), under its Idempotency-Key */
 void accounts_create(http_req *req, http_resp *resp, void *ctx)
 {
-    create_arg a = {http_parse_json(req, resp), ((service_ctx *)ctx)->state};
-    if (a.body == NULL)
+    create_args a;
+    cJSON *body = http_parse_json(req, resp);
+    if (body == NULL)
         return;
-    service_create(ctx, req, resp, account_create_step, &a);
-    cJSON_Delete(a.body);
+    if (create_args_make(body, ((service_ctx *)ctx)->state, &a, resp) == 0) {
+        const char *p[8] = {a.id,          a.name,   a.phone, a.hash,
+                            actor_of(req), a.grants, a.event, ACCOUNTS_TOPIC};
+        service_create_one(ctx, req, resp, CREATE_SQL, 8, p);
+        create_args_free(&a);
+    }
+    cJSON_Delete(body);
 }
 
 /* accounts_list - GET /v1/accounts?q=&role=&state=&cursor=&limit= */
@@ -450,12 +452,6 @@ void accounts_get(http_req *req, http_resp *resp, void *ctx)
                    "SELECT account_json($1::uuid)::text WHERE EXISTS (SELECT 1 FROM "
                    "accounts WHERE id = $1::uuid)",
                    1, p, "account");
-}
-
-/* actor_of - who is acting, for the audit */
-static const char *actor_of(const http_req *req)
-{
-    return req->auth.account[0] ? req->auth.account : req->auth.sub;
 }
 
 /*

@@ -1,7 +1,7 @@
--- accounts 003: the administrator's changes of an account as one command
--- each (PATCH /v1/accounts/{id}, POST /v1/accounts/{id}/disable and
--- /enable, POST /v1/accounts/{id}/grants, DELETE
--- /v1/accounts/{id}/grants/{gid}: one statement, one round trip, group
+-- accounts 003: the administrator's writes of an account as one command
+-- each (POST /v1/accounts, PATCH /v1/accounts/{id}, POST
+-- /v1/accounts/{id}/disable and /enable, POST /v1/accounts/{id}/grants,
+-- DELETE /v1/accounts/{id}/grants/{gid}: one statement, one round trip, group
 -- committed; common 005 has the protocol), and the pieces every write of
 -- an account shares, whether a command or a transaction of the sign-in
 -- code (accounts_signin.c calls account_event and account_revoke through
@@ -131,33 +131,26 @@ BEGIN
 END
 $$;
 
--- grant_insert: check (grant_problem) and give account p_account the grant
--- p_grant (its duplicate key p_key, made by the C check) from p_actor, with
--- its grant.added event: 201 with the grant's JSON and its Location, or
--- the 422 of grant_problem, or the 409 of a grant the account holds.
-CREATE FUNCTION grant_insert(p_account text, p_grant uuid, p_role text, p_regions text[],
-                             p_unit text, p_notable text, p_key text, p_actor text,
-                             p_pointer text, p_event jsonb, p_topic text)
-RETURNS command_result LANGUAGE plpgsql AS $$
+-- grant_write: give account p_account the grant p_grant (its duplicate key
+-- p_key, made by the C check) from p_actor with its grant.added event
+-- (p_event): the grant's JSON, or NULL, and nothing written, when the
+-- account holds it already.
+CREATE FUNCTION grant_write(p_account text, p_grant uuid, p_role text, p_regions text[],
+                            p_unit text, p_notable text, p_key text, p_actor text,
+                            p_event jsonb, p_topic text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    r command_result;
     g jsonb;
 BEGIN
-    r := grant_problem(p_role, p_regions, p_unit, p_notable, p_pointer);
-    IF r.status IS NOT NULL THEN
-        RETURN r;
-    END IF;
     INSERT INTO grants (id, account_id, role, regions, unit_id, notable_id, grant_key, created_by)
         VALUES (p_grant, p_account::uuid, p_role, p_regions, p_unit, p_notable, p_key, p_actor)
         ON CONFLICT (account_id, grant_key) DO NOTHING
         RETURNING grant_json(grants) INTO g;
-    IF NOT FOUND THEN
-        RETURN command_problem(409, 'duplicate', 'Grant already held', p_pointer,
-                               'the account already holds this grant');
+    IF FOUND THEN
+        PERFORM account_event(p_actor, p_account, jsonb_build_object('grant', g), p_event,
+                              p_topic);
     END IF;
-    PERFORM account_event(p_actor, p_account, jsonb_build_object('grant', g), p_event, p_topic);
-    RETURN ROW(201, g::text, format('/v1/accounts/%s/grants/%s', p_account, g ->> 'id'),
-               NULL, NULL, NULL, NULL)::command_result;
+    RETURN g;
 END
 $$;
 
@@ -240,14 +233,17 @@ END
 $$;
 
 -- account_grant_add: POST /v1/accounts/{id}/grants, the grant's fields as
--- grant_insert takes them. Answers as grant_insert, or the 404 of
--- account_claim, or the 409 of a disabled account.
+-- grant_write takes them. Answers 201 with the grant's JSON and its
+-- Location, the 404 of account_claim, the 409 of a disabled account, the
+-- 422 of grant_problem or the 409 of a grant the account holds.
 CREATE FUNCTION account_grant_add(p_id text, p_grant uuid, p_role text, p_regions text[],
                                   p_unit text, p_notable text, p_key text, p_actor text,
                                   p_event jsonb, p_topic text)
 RETURNS command_result LANGUAGE plpgsql AS $$
 DECLARE
     c record;
+    r command_result;
+    g jsonb;
 BEGIN
     SELECT * INTO c FROM account_claim(p_id);
     IF (c.o_problem).status IS NOT NULL THEN
@@ -257,8 +253,18 @@ BEGIN
         RETURN command_problem(409, 'conflict', 'Account disabled', NULL,
                                'a disabled account takes no grant; enable it first');
     END IF;
-    RETURN grant_insert(p_id, p_grant, p_role, p_regions, p_unit, p_notable, p_key, p_actor, '',
-                        p_event, p_topic);
+    r := grant_problem(p_role, p_regions, p_unit, p_notable, '');
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
+    g := grant_write(p_id, p_grant, p_role, p_regions, p_unit, p_notable, p_key, p_actor,
+                     p_event, p_topic);
+    IF g IS NULL THEN
+        RETURN command_problem(409, 'duplicate', 'Grant already held', '',
+                               'the account already holds this grant');
+    END IF;
+    RETURN ROW(201, g::text, format('/v1/accounts/%s/grants/%s', p_id, g ->> 'id'),
+               NULL, NULL, NULL, NULL)::command_result;
 END
 $$;
 
@@ -290,5 +296,82 @@ BEGIN
     PERFORM account_revoke(p_actor, p_id, p_before, 'grant_removed', p_revoke, p_topic);
     o_revoked := true;
     o_result := ROW(204, '', NULL, NULL, NULL, NULL, NULL)::command_result;
+END
+$$;
+
+-- account_phone_taken: the 409 of a phone account p_other has
+CREATE FUNCTION account_phone_taken(p_other uuid) RETURNS command_result LANGUAGE sql IMMUTABLE AS $$
+    SELECT command_problem(409, 'duplicate', 'Phone already has an account', '/phone',
+                           format('the phone belongs to account %s', p_other))
+$$;
+
+-- account_create: POST /v1/accounts (and the import's and --create-admin's
+-- new accounts, without a key) under its Idempotency-Key (the last four
+-- parameters). p_password_hash is the argon2id encoding C made, or NULL;
+-- p_grants the grants C checked, in the order given, each
+-- {id, role, regions (an array literal), unit, notable_id, key, pointer,
+-- event (grant.added's envelope)}; p_event is account.created's envelope.
+-- Checks the phone and every grant before it writes: answers 201 with the
+-- account's JSON and its Location, the 409 of a phone with an account, the
+-- 422 of grant_problem or the 409 of a grant given twice, naming its
+-- pointer. The events: account.created, then each grant.added.
+CREATE FUNCTION account_create(p_id uuid, p_name text, p_phone text, p_password_hash text,
+                               p_actor text, p_grants jsonb, p_event jsonb, p_topic text,
+                               p_principal text, p_key text, p_route text, p_hash text)
+RETURNS command_result LANGUAGE plpgsql AS $$
+DECLARE
+    r command_result;
+    g jsonb;
+    other uuid;
+    keys text[] := '{}';
+    body text;
+BEGIN
+    r := idem_seen(p_principal, p_key, p_route, p_hash);
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
+    SELECT a.id INTO other FROM accounts a WHERE a.phone = p_phone;
+    IF FOUND THEN
+        RETURN account_phone_taken(other);
+    END IF;
+    FOR g IN SELECT t.e FROM jsonb_array_elements(p_grants) WITH ORDINALITY AS t(e, o)
+             ORDER BY t.o
+    LOOP
+        r := grant_problem(g ->> 'role', (g ->> 'regions')::text[], g ->> 'unit',
+                           g ->> 'notable_id', g ->> 'pointer');
+        IF r.status IS NOT NULL THEN
+            RETURN r;
+        END IF;
+        IF (g ->> 'key') = ANY (keys) THEN
+            RETURN command_problem(409, 'duplicate', 'Grant already held', g ->> 'pointer',
+                                   'the account already holds this grant');
+        END IF;
+        keys := keys || (g ->> 'key');
+    END LOOP;
+    r := idem_claim(p_principal, p_key, p_route, p_hash);
+    IF r.status IS NOT NULL THEN
+        RETURN r;
+    END IF;
+    BEGIN
+        INSERT INTO accounts (id, name, phone, password_hash, password_changed_at, created_by)
+            VALUES (p_id, p_name, p_phone, p_password_hash,
+                    CASE WHEN p_password_hash IS NOT NULL THEN now() END, p_actor);
+    EXCEPTION WHEN unique_violation THEN -- a concurrent request registered the phone first
+        PERFORM idem_unclaim(p_principal, p_key);
+        SELECT a.id INTO other FROM accounts a WHERE a.phone = p_phone;
+        RETURN account_phone_taken(other);
+    END;
+    PERFORM account_event(p_actor, p_id::text, NULL, p_event, p_topic);
+    FOR g IN SELECT t.e FROM jsonb_array_elements(p_grants) WITH ORDINALITY AS t(e, o)
+             ORDER BY t.o
+    LOOP
+        PERFORM grant_write(p_id::text, (g ->> 'id')::uuid, g ->> 'role',
+                            (g ->> 'regions')::text[], g ->> 'unit', g ->> 'notable_id',
+                            g ->> 'key', p_actor, g -> 'event', p_topic);
+    END LOOP;
+    body := account_json(p_id)::text;
+    PERFORM idem_done(p_principal, p_key, 201, body);
+    RETURN ROW(201, body, format('/v1/accounts/%s', p_id), NULL, NULL, NULL,
+               NULL)::command_result;
 END
 $$;
