@@ -702,6 +702,54 @@ def test_admin_commands(c):
              [[str(rev["revoked_before"])]], "at the time the account's row holds")
 
 
+def test_account_create_command(c):
+    """An account's creation is one command: a refused one writes nothing and
+    leaves its key unclaimed; a replay answers the first answer; the events
+    come in order."""
+    phone = "1993%07d" % (int(time.time() * 1000) % 10000000)
+    key = unique("create")
+    rows = ("SELECT (SELECT count(*) FROM accounts.accounts WHERE phone = '%s'), "
+            "(SELECT count(*) FROM accounts.idempotency_keys WHERE key = '%s')" % (phone, key))
+    grants = [{"role": "planner"}, {"role": "supervisor", "regions": ["330482999201"]}]
+    r = admin("POST", "/v1/accounts", {"name": "建号员", "phone": phone, "grants": grants},
+              headers={"Idempotency-Key": key})
+    c.eq(problem_of(r), (422, "validation", "Unknown region", "/grants/1/regions/0",
+                         "region 330482999201 is not a known region"),
+         "refused: the second grant's unknown region")
+    r = admin("POST", "/v1/accounts", {"name": "建号员", "phone": phone,
+                                       "grants": [{"role": "planner"}, {"role": "planner"}]},
+              headers={"Idempotency-Key": key})
+    c.eq(problem_of(r), (409, "duplicate", "Grant already held", "/grants/1",
+                         "the account already holds this grant"), "refused: a grant given twice")
+    c.eq(psql(rows), [["0", "0"]], "the refused creations wrote no account and claimed no key")
+    body = {"name": "建号员", "phone": phone,
+            "grants": [{"role": "planner"}, {"role": "coordinator", "regions": ["330482105204"]}]}
+    first = admin("POST", "/v1/accounts", body, headers={"Idempotency-Key": key})
+    aid = (first.json or {}).get("id")
+    c.eq((first.status, first.headers.get("Location")), (201, "/v1/accounts/%s" % aid),
+         "created with the key once its first requests were refused")
+    if first.status != 201:
+        return
+    again = admin("POST", "/v1/accounts", body, headers={"Idempotency-Key": key})
+    c.eq((again.status, again.raw), (201, first.raw), "a replay answers the first answer")
+    other = admin("POST", "/v1/accounts", dict(body, name="别人"), headers={"Idempotency-Key": key})
+    c.eq(problem_of(other)[:3], (422, "idempotency-key-reused", "Idempotency-Key reused"),
+         "the key with another body is refused")
+    dup = admin("POST", "/v1/accounts", dict(body, name="重号"),
+                headers={"Idempotency-Key": unique("dup")})
+    c.eq(problem_of(dup), (409, "duplicate", "Phone already has an account", "/phone",
+                           "the phone belongs to account %s" % aid), "a phone with an account")
+    c.eq(psql(rows), [["1", "1"]], "one account, one key")
+    ev = [json.loads(r[0]) for r in psql("SELECT payload FROM accounts.outbox WHERE key = '%s' "
+                                         "ORDER BY id" % aid)]
+    c.eq([(e["type"], len(e["data"]["grants"]), "change" in e["data"]) for e in ev],
+         [("account.created", 0, False), ("grant.added", 1, True), ("grant.added", 2, True)],
+         "account.created without grants, then each grant.added with the grants so far")
+    c.eq([r[0] for r in psql("SELECT action || ' ' || detail::text FROM accounts.audit WHERE "
+                             "account_id = '%s' ORDER BY id LIMIT 1" % aid)],
+         ["account.created {}"], "the creation's audit row")
+
+
 def test_create_admin(c):
     phone = "1997%07d" % (int(time.time()) % 10000000)
     out = stack("create-admin", phone, "新管理员")
@@ -782,5 +830,6 @@ if __name__ == "__main__":
                   test_codes_not_held_by_quiet_hours, test_codes_tell_nothing,
                   test_password_signin_and_lockout, test_refresh_rotation_and_reuse,
                   test_disable_refused_everywhere, test_key_rotation_under_load,
-                  test_second_issuer, test_admin_api, test_admin_commands, test_create_admin,
+                  test_second_issuer, test_admin_api, test_admin_commands,
+                  test_account_create_command, test_create_admin,
                   test_import, test_no_secret_anywhere])
