@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "core/event.h"
-#include "core/idem.h"
 #include "core/metrics.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -837,56 +836,4 @@ int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const c
     for (int i = 0; i < n; i++)
         all[i] = params[i];
     return service_command_run(ctx, resp, sql, n + 4, all);
-}
-
-/* service_create - a creating POST under its Idempotency-Key, in one transaction */
-void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_create_fn create,
-                    void *arg)
-{
-    const char *key;
-    if (idem_key_of(req, resp, &key) < 0)
-        return;
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        return;
-    if (key) {
-        char hash[65];
-        idem_hash(req, hash);
-        int status = 0;
-        char *body = NULL;
-        db_err err;
-        idem_result r =
-            idem_claim(conn, req->auth.sub, key, req->route, hash, &status, &body, &err);
-        if (r != IDEM_NEW) {
-            if (r == IDEM_REPLAY)
-                http_reply_raw(resp, status, "application/json", body, strlen(body));
-            else if (r == IDEM_MISMATCH)
-                http_problem(resp, 422, "idempotency-key-reused", "Idempotency-Key reused", NULL,
-                             "this key was used for a different request");
-            else
-                service_db_problem(resp, &err);
-            free(body);
-            service_tx_end(ctx, conn, 0, NULL);
-            return;
-        }
-    }
-    if (create(conn, req, resp, arg) < 0) {
-        service_tx_end(ctx, conn, 0, NULL);
-        return;
-    }
-    if (key) {
-        db_err err;
-        char *copy = resp->body ? strndup(resp->body, resp->body_len) : NULL;
-        int rc = idem_finish(conn, req->auth.sub, key, resp->status, copy, &err);
-        free(copy);
-        if (rc < 0) {
-            free(resp->body);
-            resp->body = NULL;
-            resp->location[0] = '\0';
-            service_db_problem(resp, &err);
-            service_tx_end(ctx, conn, 0, NULL);
-            return;
-        }
-    }
-    service_tx_end(ctx, conn, 1, resp);
 }
