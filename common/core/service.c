@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "core/event.h"
-#include "core/idem.h"
 #include "core/metrics.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -795,10 +794,12 @@ int service_result_answer(http_resp *resp, const PGresult *res)
     return resp->status;
 }
 
-int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
-                        const char *const *params)
+int service_command_run_more(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                             const char *const *params, char *more, size_t moresize)
 {
     db_err err;
+    if (more && moresize)
+        more[0] = '\0';
     PGresult *res = group_exec(ctx->commit, 5000, sql, n, params, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);
@@ -807,8 +808,16 @@ int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int 
     int status = service_result_answer(resp, res);
     if (status >= 200 && status < 300)
         outbox_relay_wake(ctx->relay);
+    if (more && moresize && PQntuples(res) == 1 && PQnfields(res) > 7 && !PQgetisnull(res, 0, 7))
+        snprintf(more, moresize, "%s", PQgetvalue(res, 0, 7));
     PQclear(res);
     return status;
+}
+
+int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                        const char *const *params)
+{
+    return service_command_run_more(ctx, resp, sql, n, params, NULL, 0);
 }
 
 int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const char *sql, int n,
@@ -827,56 +836,4 @@ int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const c
     for (int i = 0; i < n; i++)
         all[i] = params[i];
     return service_command_run(ctx, resp, sql, n + 4, all);
-}
-
-/* service_create - a creating POST under its Idempotency-Key, in one transaction */
-void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_create_fn create,
-                    void *arg)
-{
-    const char *key;
-    if (idem_key_of(req, resp, &key) < 0)
-        return;
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        return;
-    if (key) {
-        char hash[65];
-        idem_hash(req, hash);
-        int status = 0;
-        char *body = NULL;
-        db_err err;
-        idem_result r =
-            idem_claim(conn, req->auth.sub, key, req->route, hash, &status, &body, &err);
-        if (r != IDEM_NEW) {
-            if (r == IDEM_REPLAY)
-                http_reply_raw(resp, status, "application/json", body, strlen(body));
-            else if (r == IDEM_MISMATCH)
-                http_problem(resp, 422, "idempotency-key-reused", "Idempotency-Key reused", NULL,
-                             "this key was used for a different request");
-            else
-                service_db_problem(resp, &err);
-            free(body);
-            service_tx_end(ctx, conn, 0, NULL);
-            return;
-        }
-    }
-    if (create(conn, req, resp, arg) < 0) {
-        service_tx_end(ctx, conn, 0, NULL);
-        return;
-    }
-    if (key) {
-        db_err err;
-        char *copy = resp->body ? strndup(resp->body, resp->body_len) : NULL;
-        int rc = idem_finish(conn, req->auth.sub, key, resp->status, copy, &err);
-        free(copy);
-        if (rc < 0) {
-            free(resp->body);
-            resp->body = NULL;
-            resp->location[0] = '\0';
-            service_db_problem(resp, &err);
-            service_tx_end(ctx, conn, 0, NULL);
-            return;
-        }
-    }
-    service_tx_end(ctx, conn, 1, resp);
 }

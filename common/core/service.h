@@ -137,18 +137,6 @@ PGconn *service_tx_begin(service_ctx *ctx, http_resp *resp);
 int service_tx_end(service_ctx *ctx, PGconn *conn, int commit, http_resp *resp);
 
 /*
- * service_create - the shared shape of a creating POST with Idempotency-Key:
- * claims the key (if the request has one), calls create(conn, ...) which
- * inserts rows and outbox events and fills resp, stores the answer under the
- * key, commits. A replay answers the first response; a mismatch answers 422;
- * a failed create rolls back everything. The create function returns 0 to
- * commit, -1 to roll back (resp already holds the problem).
- */
-typedef int (*service_create_fn)(PGconn *conn, http_req *req, http_resp *resp, void *arg);
-void service_create(service_ctx *ctx, http_req *req, http_resp *resp, service_create_fn create,
-                    void *arg);
-
-/*
  * service_db_problem - answer a database failure: 23505 -> 409, 23503/23514/
  * 22xxx -> 422, 40001/40P01 -> 409 retryable, connection loss or timeout ->
  * 503 with Retry-After; the detail never echoes parameter values.
@@ -180,6 +168,16 @@ int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const c
  */
 int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
                         const char *const *params);
+
+/*
+ * service_command_run_more - service_command_run for a query that adds one
+ * column after the command_result (its eighth): that column's value is
+ * copied into more (moresize bytes; "" when NULL, absent or the statement
+ * failed), for a handler that acts on what the command did once it
+ * answered. Returns the status answered.
+ */
+int service_command_run_more(service_ctx *ctx, http_resp *resp, const char *sql, int n,
+                             const char *const *params, char *more, size_t moresize);
 
 /*
  * service_key_params - the Idempotency-Key's principal, key, route and

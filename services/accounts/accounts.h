@@ -176,27 +176,50 @@ void acc_argon_leave(acc_state *st);
 /* ---------- accounts_admin.c ---------- */
 
 /*
- * acc_event - publish type on accounts.v1 for account (its JSON as data,
- * plus extra members of extra, which is taken) and append the audit row
- * (actor, action = type). 0, or -1 with err.
+ * acc_event - append the audit row (actor, action = type) for account and,
+ * unless type is audited only, publish type on accounts.v1 (its JSON as
+ * data, plus extra, which is taken, as "change"): account_event of
+ * schemas/sql/accounts/003 in conn's transaction. 0, or -1 with err.
  */
 int acc_event(PGconn *conn, const char *actor, const char *account, const char *type, cJSON *extra,
               db_err *err);
 
 /*
  * acc_revoke - refuse the account's access tokens issued until now
- * everywhere (account.revoked) and revoke its refresh tokens; reason for
- * the event. 0, or -1 with err.
+ * everywhere (account.revoked) and revoke its refresh tokens (account_revoke
+ * of accounts 003 in conn's transaction), and at once in this service's
+ * verifier; reason for the event. 0, or -1 with err.
  */
 int acc_revoke(acc_state *st, PGconn *conn, const char *actor, const char *account,
                const char *reason, db_err *err);
 
+/* A grant as acc_grant_check found it, as the commands of accounts 003 take it. */
+typedef struct acc_grant {
+    const char *role;    /* borrowed from the grant's JSON */
+    const char *unit;    /* the same, or NULL */
+    const char *notable; /* the same, or NULL */
+    char *regions;       /* the regions as given, a PostgreSQL array literal (malloc'd) */
+    char *key;           /* the duplicate key role|sorted regions|unit|notable (malloc'd) */
+} acc_grant;
+
 /*
- * acc_grant_check - validate a grant object against the regions, notables
- * and units learned, filling a 422 naming pointer+field on failure; on
- * success *key receives the grant's duplicate key (malloc'd). 0 or -1.
+ * acc_grant_check - validate a grant object's shape and what its role
+ * needs, filling a 422 naming pointer+field on failure; on success out
+ * holds the grant (acc_grant_free frees it). 0 or -1. Whether the read
+ * models know its regions, unit and notable is the database's check
+ * (grant_problem, accounts 003; acc_grant_known).
  */
-int acc_grant_check(PGconn *conn, const cJSON *g, const char *pointer, char **key, http_resp *resp);
+int acc_grant_check(const cJSON *g, const char *pointer, acc_grant *out, http_resp *resp);
+
+/* acc_grant_free - free what acc_grant_check made (not g itself) */
+void acc_grant_free(acc_grant *g);
+
+/*
+ * acc_grant_known - the checked grant against the regions, notables and
+ * units learned (grant_problem on conn): 0, or -1 with its 422 (or a 503)
+ * in resp.
+ */
+int acc_grant_known(PGconn *conn, const acc_grant *g, const char *pointer, http_resp *resp);
 
 /*
  * acc_account_create - insert an account with its grants (already parsed

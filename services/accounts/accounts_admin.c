@@ -12,6 +12,14 @@
  * to its verifier within seconds (core/service.h). A grant's regions,
  * notable and unit must be known from the events of the registry and the
  * suggestion service.
+ *
+ * An account's PATCH, disabling, enabling and a grant's addition and
+ * removal are one command each (schemas/sql/accounts/003): C checks the
+ * body's shapes and makes the envelopes, the command locks the account,
+ * checks, writes and answers. The audit row with the event, the
+ * revocation and a grant's check against the read models are SQL
+ * functions of the same file, which account creation, the import and the
+ * sign-in code reach through acc_event, acc_revoke and acc_grant_known.
  */
 #include "accounts.h"
 
@@ -22,63 +30,47 @@
 
 #include "core/cnid.h"
 #include "core/event.h"
-#include "core/outbox.h"
 #include "core/page.h"
 #include "util/crypto.h"
 #include "util/log.h"
 
 #define ACC_MAX_GRANTS 10
 
-/* Audited but not published: the sessions are no one else's business. */
-static int audit_only(const char *type)
+/* out_of_memory - fill err for an allocation that failed; -1 */
+static int out_of_memory(db_err *err)
 {
-    return strncmp(type, "session.", 8) == 0 || strcmp(type, "password.rehashed") == 0 ||
-           strcmp(type, "account.locked") == 0;
+    err->sqlstate[0] = '\0';
+    snprintf(err->msg, sizeof(err->msg), "out of memory");
+    return -1;
 }
 
-/* acc_event - the audit row and (for changes) the event */
+/*
+ * acc_event - the audit row and (for changes) the event: account_event
+ * (accounts 003) holds the rule of what is published and the event's data
+ */
 int acc_event(PGconn *conn, const char *actor, const char *account, const char *type, cJSON *extra,
               db_err *err)
 {
+    char id[37];
     char *detail = extra ? cJSON_PrintUnformatted(extra) : NULL;
-    const char *pa[4] = {actor, account, type, detail ? detail : "{}"};
-    PGresult *res = db_exec(conn,
-                            "INSERT INTO audit (actor, account_id, action, detail) VALUES ($1, "
-                            "$2::uuid, $3, $4::jsonb)",
-                            4, pa, err);
+    char *envelope = event_envelope_text("accounts", type, account, id);
+    const char *p[5] = {actor, account, detail, envelope, ACCOUNTS_TOPIC};
+    int rc = envelope && (detail || !extra)
+                 ? db_run(conn, "SELECT account_event($1, $2, $3::jsonb, $4::jsonb, $5)", 5, p, err)
+                 : out_of_memory(err);
+    free(envelope);
     free(detail);
-    if (res == NULL) {
-        cJSON_Delete(extra);
-        return -1;
-    }
-    PQclear(res);
-    if (audit_only(type)) {
-        cJSON_Delete(extra);
-        return 0;
-    }
-    const char *pd[1] = {account};
-    res = db_exec(conn,
-                  "SELECT (account_json(id) - 'phone' || jsonb_build_object('phone', left(phone, "
-                  "3) || '****' || right(phone, 4)))::text FROM accounts WHERE id = $1::uuid",
-                  1, pd, err);
-    if (res == NULL || PQntuples(res) != 1) {
-        if (res)
-            snprintf(err->msg, sizeof(err->msg), "no account %s", account);
-        PQclear(res);
-        cJSON_Delete(extra);
-        return -1;
-    }
-    cJSON *data = cJSON_Parse(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (data && extra)
-        cJSON_AddItemToObject(data, "change", extra);
-    else
-        cJSON_Delete(extra);
-    cJSON_AddStringToObject(data, "actor", actor);
-    cJSON *ev = event_new("accounts", type, account, data);
-    int rc = ev ? outbox_add(conn, ACCOUNTS_TOPIC, account, ev, err) : -1;
-    cJSON_Delete(ev);
+    cJSON_Delete(extra);
     return rc;
+}
+
+/* revoke_envelope - the envelope of account.revoked and its time (now + 1 s) into before */
+static char *revoke_envelope(const char *account, char before[24], long *b)
+{
+    char id[37];
+    *b = (long)time(NULL) + 1;
+    snprintf(before, 24, "%ld", *b);
+    return event_envelope_text("accounts", "account.revoked", account, id);
 }
 
 /* acc_revoke - end every session and refuse every access token of account issued until now */
@@ -86,42 +78,16 @@ int acc_revoke(acc_state *st, PGconn *conn, const char *actor, const char *accou
                const char *reason, db_err *err)
 {
     char before[24];
-    long b = (long)time(NULL) + 1;
-    snprintf(before, sizeof(before), "%ld", b);
-    const char *p[2] = {account, before};
-    PGresult *res = db_exec(conn,
-                            "UPDATE accounts SET revoked_before = greatest(revoked_before, "
-                            "$2::bigint) WHERE id = $1::uuid",
-                            2, p, err);
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    res = db_exec(conn,
-                  "UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = $1::uuid AND "
-                  "revoked_at IS NULL",
-                  1, p, err);
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    cJSON *data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "account_id", account);
-    cJSON_AddNumberToObject(data, "revoked_before", (double)b);
-    cJSON_AddStringToObject(data, "reason", reason);
-    cJSON *ev = event_new("accounts", "account.revoked", account, data);
-    int rc = ev ? outbox_add(conn, ACCOUNTS_TOPIC, account, ev, err) : -1;
-    cJSON_Delete(ev);
-    if (rc < 0)
-        return -1;
-    const char *pa[3] = {actor, account, reason};
-    res = db_exec(conn,
-                  "INSERT INTO audit (actor, account_id, action, detail) VALUES ($1, $2::uuid, "
-                  "'account.revoked', jsonb_build_object('reason', $3::text))",
-                  3, pa, err);
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    auth_verifier_revoke(st->ctx->auth, account, b);
-    return 0;
+    long b;
+    char *envelope = revoke_envelope(account, before, &b);
+    const char *p[6] = {actor, account, before, reason, envelope, ACCOUNTS_TOPIC};
+    int rc = envelope ? db_run(conn, "SELECT account_revoke($1, $2, $3::bigint, $4, $5::jsonb, $6)",
+                               6, p, err)
+                      : out_of_memory(err);
+    free(envelope);
+    if (rc == 0)
+        auth_verifier_revoke(st->ctx->auth, account, b);
+    return rc;
 }
 
 /* cmp_str - qsort comparison of C strings */
@@ -130,12 +96,44 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* acc_grant_check - one grant against the read models */
-int acc_grant_check(PGconn *conn, const cJSON *g, const char *pointer, char **key, http_resp *resp)
+/* acc_grant_free - free what acc_grant_check made */
+void acc_grant_free(acc_grant *g)
+{
+    free(g->regions);
+    free(g->key);
+    g->regions = g->key = NULL;
+}
+
+/* grant_texts - the regions as an array literal and the duplicate key (sorted regions) */
+static int grant_texts(acc_grant *out, const char **codes, int n)
+{
+    size_t cap = 64 + (size_t)n * 13 + 140, rcap = 3 + (size_t)n * 13, used;
+    out->regions = malloc(rcap);
+    out->key = malloc(cap);
+    if (out->regions == NULL || out->key == NULL) {
+        acc_grant_free(out);
+        return -1;
+    }
+    used = 1;
+    out->regions[0] = '{';
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(out->regions + used, rcap - used, "%s%s", i ? "," : "", codes[i]);
+    snprintf(out->regions + used, rcap - used, "}");
+    qsort(codes, (size_t)n, sizeof(codes[0]), cmp_str);
+    used = (size_t)snprintf(out->key, cap, "%s|", out->role);
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(out->key + used, cap - used, "%s%s", i ? "," : "", codes[i]);
+    snprintf(out->key + used, cap - used, "|%s|%s", out->unit ? out->unit : "",
+             out->notable ? out->notable : "");
+    return 0;
+}
+
+/* acc_grant_check - one grant's shape, and what its role needs */
+int acc_grant_check(const cJSON *g, const char *pointer, acc_grant *out, http_resp *resp)
 {
     char ptr[96];
     const char *role = NULL, *unit = NULL, *notable = NULL;
-    *key = NULL;
+    memset(out, 0, sizeof(*out));
     if (!cJSON_IsObject(g)) {
         http_problem(resp, 422, "validation", "Invalid grant", pointer,
                      "a grant is an object {role, regions, unit, notable_id}");
@@ -211,175 +209,98 @@ int acc_grant_check(PGconn *conn, const cJSON *g, const char *pointer, char **ke
         http_problem(resp, 422, "validation", "Invalid grant", ptr, "a %s grant %s", role, need);
         return -1;
     }
-    db_err err;
-    for (int i = 0; i < n; i++) {
-        const char *p[1] = {codes[i]};
-        PGresult *res = db_exec(conn, "SELECT level FROM regions WHERE code = $1", 1, p, &err);
-        if (res == NULL) {
-            service_db_problem(resp, &err);
-            return -1;
-        }
-        const char *level = PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL;
-        int village = level && strcmp(level, "village") == 0;
-        snprintf(ptr, sizeof(ptr), "%s/regions/%d", pointer, i);
-        if (level == NULL)
-            http_problem(resp, 422, "validation", "Unknown region", ptr,
-                         "region %s is not a known region", codes[i]);
-        else if (bit == ROLE_COORDINATOR && !village)
-            http_problem(resp, 422, "validation", "Not a village", ptr,
-                         "a coordinator's regions are villages; %s is a %s", codes[i], level);
-        else if (bit != ROLE_COORDINATOR && village)
-            http_problem(resp, 422, "validation", "A village", ptr,
-                         "a %s's regions are towns, counties or a side; %s is a village", role,
-                         codes[i]);
-        int bad = level == NULL || (bit == ROLE_COORDINATOR) != village;
-        PQclear(res);
-        if (bad)
-            return -1;
-    }
-    const char *what = unit ? unit : notable;
-    if (what) {
-        const char *p[1] = {what};
-        PGresult *res = db_exec(conn,
-                                unit ? "SELECT 1 FROM units WHERE id = $1"
-                                     : "SELECT 1 FROM notables WHERE id = $1",
-                                1, p, &err);
-        if (res == NULL) {
-            service_db_problem(resp, &err);
-            return -1;
-        }
-        int known = PQntuples(res) > 0;
-        PQclear(res);
-        if (!known) {
-            snprintf(ptr, sizeof(ptr), "%s/%s", pointer, unit ? "unit" : "notable_id");
-            http_problem(resp, 422, "validation", unit ? "Unknown unit" : "Unknown notable", ptr,
-                         "%s is not a known %s", what, unit ? "handling unit" : "notable");
-            return -1;
-        }
-    }
-    qsort(codes, (size_t)n, sizeof(codes[0]), cmp_str);
-    size_t cap = 64 + (size_t)n * 13 + 140;
-    char *k = malloc(cap);
-    if (k == NULL) {
+    out->role = role, out->unit = unit, out->notable = notable;
+    if (grant_texts(out, codes, n) < 0) {
         http_problem(resp, 503, "unavailable", "Unavailable", NULL, "out of memory");
         return -1;
     }
-    size_t used = (size_t)snprintf(k, cap, "%s|", role);
-    for (int i = 0; i < n; i++)
-        used += (size_t)snprintf(k + used, cap - used, "%s%s", i ? "," : "", codes[i]);
-    snprintf(k + used, cap - used, "|%s|%s", unit ? unit : "", notable ? notable : "");
-    *key = k;
     return 0;
 }
 
-/* regions_literal - a grant's regions as a PostgreSQL array literal (malloc'd) */
-static char *regions_literal(const cJSON *g)
+/* acc_grant_known - the checked grant g against the read models (grant_problem, accounts 003) */
+int acc_grant_known(PGconn *conn, const acc_grant *g, const char *pointer, http_resp *resp)
 {
-    const cJSON *regions = cJSON_GetObjectItemCaseSensitive(g, "regions"), *c;
-    size_t cap = 3 + (size_t)cJSON_GetArraySize(regions) * 16, used = 1;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    s[0] = '{';
-    int first = 1;
-    cJSON_ArrayForEach(c, regions)
-    {
-        used += (size_t)snprintf(s + used, cap - used, "%s%s", first ? "" : ",", c->valuestring);
-        first = 0;
-    }
-    snprintf(s + used, cap - used, "}");
-    return s;
-}
-
-/*
- * grant_insert - check and insert one grant of account; on success the
- * grant's JSON in *out (caller deletes) and the events. 0 or -1 (resp set).
- */
-static int grant_insert(PGconn *conn, const char *actor, const char *account, const cJSON *g,
-                        const char *pointer, cJSON **out, http_resp *resp)
-{
-    char *key = NULL, id[37];
     db_err err;
-    if (acc_grant_check(conn, g, pointer, &key, resp) < 0)
-        return -1;
-    char *regions = regions_literal(g);
-    crypto_uuid_v7(id);
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(g, "unit");
-    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(g, "notable_id");
-    const char *p[8] = {id,
-                        account,
-                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g, "role")),
-                        regions,
-                        cJSON_IsString(u) && u->valuestring[0] ? u->valuestring : NULL,
-                        cJSON_IsString(nb) && nb->valuestring[0] ? nb->valuestring : NULL,
-                        key,
-                        actor};
-    PGresult *res = regions ? db_exec(conn,
-                                      "INSERT INTO grants (id, account_id, role, regions, "
-                                      "unit_id, notable_id, grant_key, created_by) VALUES "
-                                      "($1::uuid, $2::uuid, $3, $4::text[], $5, $6, $7, $8) ON "
-                                      "CONFLICT (account_id, grant_key) DO NOTHING RETURNING "
-                                      "grant_json(grants)::text",
-                                      8, p, &err)
-                            : NULL;
-    free(regions);
-    free(key);
+    const char *p[5] = {g->role, g->regions, g->unit, g->notable, pointer};
+    PGresult *res =
+        db_exec(conn, "SELECT * FROM grant_problem($1, $2::text[], $3, $4, $5)", 5, p, &err);
     if (res == NULL) {
         service_db_problem(resp, &err);
         return -1;
     }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        http_problem(resp, 409, "duplicate", "Grant already held", pointer,
-                     "the account already holds this grant");
-        return -1;
-    }
-    *out = cJSON_Parse(PQgetvalue(res, 0, 0));
+    int rc = service_result_problem(resp, res);
     PQclear(res);
-    cJSON *extra = cJSON_CreateObject();
-    cJSON_AddItemToObject(extra, "grant", cJSON_Duplicate(*out, 1));
-    if (acc_event(conn, actor, account, "grant.added", extra, &err) < 0) {
-        service_db_problem(resp, &err);
-        cJSON_Delete(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
-/* reply_account - answer status with the account's JSON read on conn */
-static int reply_account(PGconn *conn, const char *account, int status, http_resp *resp)
+/* actor_of - who is acting, for the audit */
+static const char *actor_of(const http_req *req)
 {
-    db_err err;
-    const char *p[1] = {account};
-    PGresult *res = db_exec(conn, "SELECT account_json($1::uuid)::text", 1, p, &err);
-    if (res == NULL || PQgetisnull(res, 0, 0)) {
-        if (res)
-            http_problem(resp, 404, "not-found", "No such account", NULL, "no account %s", account);
-        else
-            service_db_problem(resp, &err);
-        PQclear(res);
-        return -1;
-    }
-    http_reply_raw(resp, status, "application/json", PQgetvalue(res, 0, 0),
-                   strlen(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    return 0;
+    return req->auth.account[0] ? req->auth.account : req->auth.sub;
 }
 
-/* acc_account_create - insert an account with its grants, answer 201 */
-int acc_account_create(PGconn *conn, http_req *req, http_resp *resp, const cJSON *body,
-                       acc_state *st)
+/* An account to create, as account_create (accounts 003) takes it. */
+typedef struct create_args {
+    char id[37];      /* the new account's id */
+    char phone[12];   /* normalised */
+    const char *name; /* borrowed from the body */
+    char *hash;       /* argon2id of the password, or NULL (malloc'd) */
+    char *grants;     /* the checked grants, JSON (malloc'd) */
+    char *event;      /* account.created's envelope (malloc'd) */
+} create_args;
+
+/* create_args_free - free what create_args_make made */
+static void create_args_free(create_args *a)
 {
-    const char *name = NULL, *raw = NULL, *password = NULL;
-    char phone[12], id[37];
-    db_err err;
+    free(a->hash);
+    free(a->grants);
+    free(a->event);
+    a->hash = a->grants = a->event = NULL;
+}
+
+/* grant_entry - one checked grant of a new account with its pointer and grant.added's
+   envelope, as account_create takes it; NULL when out of memory */
+static cJSON *grant_entry(const acc_grant *g, const char *account, const char *pointer)
+{
+    char id[37], event_id[37];
+    char *envelope = event_envelope_text("accounts", "grant.added", account, event_id);
+    cJSON *e = cJSON_CreateObject(), *ev = envelope ? cJSON_Parse(envelope) : NULL;
+    free(envelope);
+    if (e == NULL || ev == NULL) {
+        cJSON_Delete(e);
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    crypto_uuid_v7(id);
+    cJSON_AddStringToObject(e, "id", id);
+    cJSON_AddStringToObject(e, "role", g->role);
+    cJSON_AddStringToObject(e, "regions", g->regions);
+    if (g->unit)
+        cJSON_AddStringToObject(e, "unit", g->unit);
+    if (g->notable)
+        cJSON_AddStringToObject(e, "notable_id", g->notable);
+    cJSON_AddStringToObject(e, "key", g->key);
+    cJSON_AddStringToObject(e, "pointer", pointer);
+    cJSON_AddItemToObject(e, "event", ev);
+    return e;
+}
+
+/*
+ * create_args_make - a new account's fields and grants from body, checked
+ * (the shapes; the database checks the phone and the read models), its
+ * password hashed, its envelopes made. 0, or -1 with the problem in resp.
+ */
+static int create_args_make(const cJSON *body, acc_state *st, create_args *a, http_resp *resp)
+{
+    const char *raw = NULL, *password = NULL;
+    char eid[37];
     const cJSON *grants = cJSON_GetObjectItemCaseSensitive(body, "grants"), *g;
-    if (http_field_string(body, "name", 1, 1, 50, &name, resp) < 0 ||
+    memset(a, 0, sizeof(*a));
+    if (http_field_string(body, "name", 1, 1, 50, &a->name, resp) < 0 ||
         http_field_string(body, "phone", 1, 1, 20, &raw, resp) < 0 ||
         http_field_string(body, "password", 0, 1, 200, &password, resp) < 0)
         return -1;
-    if (cnid_phone_normalise(raw, phone) < 0) {
+    if (cnid_phone_normalise(raw, a->phone) < 0) {
         http_problem(resp, 422, "validation", "Invalid phone", "/phone",
                      "phone must be a mainland mobile number (11 digits starting 13-19)");
         return -1;
@@ -390,89 +311,88 @@ int acc_account_create(PGconn *conn, http_req *req, http_resp *resp, const cJSON
                      "grants is an array of at most %d grants", ACC_MAX_GRANTS);
         return -1;
     }
-    const char *why = password ? acc_password_acceptable(password, phone) : NULL;
+    const char *why = password ? acc_password_acceptable(password, a->phone) : NULL;
     if (why) {
         http_problem(resp, 422, "validation", "Password not accepted", "/password", "%s", why);
         return -1;
     }
-    const char *pp[1] = {phone};
-    PGresult *res = db_exec(conn, "SELECT id FROM accounts WHERE phone = $1", 1, pp, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        return -1;
+    crypto_uuid_v7(a->id);
+    cJSON *list = cJSON_CreateArray();
+    int i = 0, oom = list == NULL;
+    cJSON_ArrayForEach(g, grants)
+    {
+        char ptr[32];
+        acc_grant ag;
+        snprintf(ptr, sizeof(ptr), "/grants/%d", i++);
+        if (acc_grant_check(g, ptr, &ag, resp) < 0) {
+            cJSON_Delete(list);
+            return -1;
+        }
+        cJSON *e = oom ? NULL : grant_entry(&ag, a->id, ptr);
+        acc_grant_free(&ag);
+        if (e == NULL)
+            oom = 1;
+        else
+            cJSON_AddItemToArray(list, e);
     }
-    if (PQntuples(res) > 0) {
-        http_problem(resp, 409, "duplicate", "Phone already has an account", "/phone",
-                     "the phone belongs to account %s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    char *hash = NULL;
-    if (password) {
+    a->grants = oom ? NULL : cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    a->event = event_envelope_text("accounts", "account.created", a->id, eid);
+    if (password && a->grants && a->event) {
         acc_argon_enter(st);
-        hash = acc_password_hash(password, st->argon_t, st->argon_m, st->argon_p);
+        a->hash = acc_password_hash(password, st->argon_t, st->argon_m, st->argon_p);
         acc_argon_leave(st);
-        if (hash == NULL) {
+        if (a->hash == NULL) {
+            create_args_free(a);
             http_problem(resp, 503, "unavailable", "Cannot hash", NULL, "try again");
             return -1;
         }
     }
-    crypto_uuid_v7(id);
-    const char *actor = req->auth.account[0] ? req->auth.account : req->auth.sub;
-    const char *pi[5] = {id, name, phone, hash, actor};
-    res = db_exec(
-        conn,
-        "INSERT INTO accounts (id, name, phone, password_hash, password_changed_at, "
-        "created_by) VALUES ($1::uuid, $2, $3, $4::text, CASE WHEN $4::text IS NOT NULL THEN now() "
-        "END, $5)",
-        5, pi, &err);
-    free(hash);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
+    if (a->grants == NULL || a->event == NULL) {
+        create_args_free(a);
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return -1;
     }
-    PQclear(res);
-    if (acc_event(conn, actor, id, "account.created", NULL, &err) < 0) {
-        service_db_problem(resp, &err);
-        return -1;
-    }
-    int i = 0;
-    cJSON_ArrayForEach(g, grants)
-    {
-        char ptr[32];
-        cJSON *made = NULL;
-        snprintf(ptr, sizeof(ptr), "/grants/%d", i++);
-        if (grant_insert(conn, actor, id, g, ptr, &made, resp) < 0)
-            return -1;
-        cJSON_Delete(made);
-    }
-    if (reply_account(conn, id, 201, resp) < 0)
-        return -1;
-    snprintf(resp->location, sizeof(resp->location), "/v1/accounts/%s", id);
     return 0;
 }
 
-typedef struct create_arg {
-    cJSON *body;
-    acc_state *st;
-} create_arg;
+#define CREATE_SQL                                                                                 \
+    "SELECT * FROM account_create($1::uuid, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, "   \
+    "$11, $12)"
 
-/* account_create_step - the create step run inside service_create */
-static int account_create_step(PGconn *conn, http_req *req, http_resp *resp, void *arg)
+/* acc_account_create - one new account with its grants on conn (account_create), answer 201 */
+int acc_account_create(PGconn *conn, http_req *req, http_resp *resp, const cJSON *body,
+                       acc_state *st)
 {
-    create_arg *a = arg;
-    return acc_account_create(conn, req, resp, a->body, a->st);
+    create_args a;
+    db_err err;
+    if (create_args_make(body, st, &a, resp) < 0)
+        return -1;
+    const char *p[12] = {a.id,          a.name,   a.phone, a.hash,
+                         actor_of(req), a.grants, a.event, ACCOUNTS_TOPIC};
+    PGresult *res = db_exec(conn, CREATE_SQL, 12, p, &err);
+    int status = res ? service_result_answer(resp, res) : 0;
+    if (res == NULL)
+        service_db_problem(resp, &err);
+    PQclear(res);
+    create_args_free(&a);
+    return status == 201 ? 0 : -1;
 }
 
-/* accounts_create - POST /v1/accounts */
+/* accounts_create - POST /v1/accounts: one command (account_create), under its Idempotency-Key */
 void accounts_create(http_req *req, http_resp *resp, void *ctx)
 {
-    create_arg a = {http_parse_json(req, resp), ((service_ctx *)ctx)->state};
-    if (a.body == NULL)
+    create_args a;
+    cJSON *body = http_parse_json(req, resp);
+    if (body == NULL)
         return;
-    service_create(ctx, req, resp, account_create_step, &a);
-    cJSON_Delete(a.body);
+    if (create_args_make(body, ((service_ctx *)ctx)->state, &a, resp) == 0) {
+        const char *p[8] = {a.id,          a.name,   a.phone, a.hash,
+                            actor_of(req), a.grants, a.event, ACCOUNTS_TOPIC};
+        service_create_one(ctx, req, resp, CREATE_SQL, 8, p);
+        create_args_free(&a);
+    }
+    cJSON_Delete(body);
 }
 
 /* accounts_list - GET /v1/accounts?q=&role=&state=&cursor=&limit= */
@@ -535,46 +455,40 @@ void accounts_get(http_req *req, http_resp *resp, void *ctx)
 }
 
 /*
- * change_begin - a transaction holding the account's row lock; its state in
- * state_out (9 bytes). NULL after a 404 or 503 in resp.
+ * change_command - run sql, a command on the account of the path that may
+ * revoke (accounts 003: its query adds whether it did after the result),
+ * its n params ending in five this fills: the actor, the revocation time,
+ * the envelopes of type and of account.revoked, the topic. Once the command
+ * answered 2xx and said it revoked, this service's verifier refuses the
+ * account's tokens at once (the others learn it from account.revoked).
  */
-static PGconn *change_begin(service_ctx *ctx, const char *account, char state_out[16],
-                            http_resp *resp)
+static void change_command(service_ctx *ctx, const http_req *req, http_resp *resp, const char *type,
+                           const char *sql, int n, const char **params)
 {
-    db_err err;
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        return NULL;
-    const char *p[1] = {account};
-    PGresult *res =
-        db_exec(conn, "SELECT state FROM accounts WHERE id = $1::uuid FOR UPDATE", 1, p, &err);
-    if (res == NULL || PQntuples(res) != 1) {
-        if (res)
-            http_problem(resp, 404, "not-found", "No such account", NULL, "no account %s", account);
-        else
-            service_db_problem(resp, &err);
-        PQclear(res);
-        service_tx_end(ctx, conn, 0, NULL);
-        return NULL;
+    char before[24], revoked[8], id[37];
+    long b;
+    const char *account = req->params[0];
+    char *event = event_envelope_text("accounts", type, account, id);
+    char *revoke = revoke_envelope(account, before, &b);
+    if (event && revoke) {
+        const char **out = params + n - 5;
+        out[0] = actor_of(req), out[1] = before, out[2] = event, out[3] = revoke;
+        out[4] = ACCOUNTS_TOPIC;
+        int status = service_command_run_more(ctx, resp, sql, n, params, revoked, sizeof(revoked));
+        if (status >= 200 && status < 300 && strcmp(revoked, "t") == 0)
+            auth_verifier_revoke(ctx->auth, account, b);
+    } else {
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
     }
-    snprintf(state_out, 16, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return conn;
+    free(event);
+    free(revoke);
 }
 
-/* actor_of - who is acting, for the audit */
-static const char *actor_of(const http_req *req)
-{
-    return req->auth.account[0] ? req->auth.account : req->auth.sub;
-}
-
-/* accounts_update - PATCH /v1/accounts/{id} {name?, phone?} */
+/* accounts_update - PATCH /v1/accounts/{id} {name?, phone?}: one command (account_update) */
 void accounts_update(http_req *req, http_resp *resp, void *ctx)
 {
-    acc_state *st = ((service_ctx *)ctx)->state;
     const char *name = NULL, *raw = NULL;
-    char phone[12] = "", state[16];
-    db_err err;
+    char phone[12] = "";
     if (account_id_arg(req, resp) < 0)
         return;
     cJSON *body = http_parse_json(req, resp);
@@ -588,49 +502,18 @@ void accounts_update(http_req *req, http_resp *resp, void *ctx)
                      "phone must be a mainland mobile number (11 digits starting 13-19)");
         goto out;
     }
-    PGconn *conn = change_begin(ctx, req->params[0], state, resp);
-    if (conn == NULL)
-        goto out;
-    int commit = 0;
-    const char *p[3] = {req->params[0], name, phone[0] ? phone : NULL};
-    PGresult *res = db_exec(conn,
-                            "UPDATE accounts SET name = coalesce($2, name), phone = coalesce($3, "
-                            "phone), version = version + 1, updated_at = now() WHERE id = $1::uuid "
-                            "RETURNING (SELECT phone FROM accounts WHERE id = $1::uuid)",
-                            3, p, &err);
-    if (res == NULL) {
-        if (strcmp(err.sqlstate, "23505") == 0)
-            http_problem(resp, 409, "duplicate", "Phone already has an account", "/phone",
-                         "another account has this phone");
-        else
-            service_db_problem(resp, &err);
-        goto end;
-    }
-    int phone_changed = phone[0] && strcmp(PQgetvalue(res, 0, 0), phone) != 0;
-    PQclear(res);
-    cJSON *extra = cJSON_CreateObject();
-    if (name)
-        cJSON_AddStringToObject(extra, "name", name);
-    cJSON_AddBoolToObject(extra, "phone_changed", phone_changed);
-    if (acc_event(conn, actor_of(req), req->params[0], "account.updated", extra, &err) < 0 ||
-        (phone_changed &&
-         acc_revoke(st, conn, actor_of(req), req->params[0], "phone_changed", &err) < 0)) {
-        service_db_problem(resp, &err);
-        goto end;
-    }
-    commit = reply_account(conn, req->params[0], 200, resp) == 0;
-end:
-    service_tx_end(ctx, conn, commit, resp);
+    const char *p[8] = {req->params[0], name, phone[0] ? phone : NULL};
+    change_command(ctx, req, resp, "account.updated",
+                   "SELECT (c.o_result).*, c.o_revoked FROM account_update($1, $2, $3, $4, "
+                   "$5::bigint, $6::jsonb, $7::jsonb, $8) c",
+                   8, p);
 out:
     cJSON_Delete(body);
 }
 
-/* set_state - disable or enable {id}; disabling revokes */
+/* set_state - disable or enable {id} (account_set_state); disabling revokes */
 static void set_state(http_req *req, http_resp *resp, void *ctx, int disable)
 {
-    acc_state *st = ((service_ctx *)ctx)->state;
-    char state[16];
-    db_err err;
     if (account_id_arg(req, resp) < 0)
         return;
     cJSON *body = req->body_len ? http_parse_json(req, resp) : cJSON_CreateObject();
@@ -639,37 +522,11 @@ static void set_state(http_req *req, http_resp *resp, void *ctx, int disable)
         cJSON_Delete(body);
         return;
     }
-    PGconn *conn = change_begin(ctx, req->params[0], state, resp);
-    if (conn == NULL) {
-        cJSON_Delete(body);
-        return;
-    }
-    int commit = 0;
-    const char *want = disable ? "disabled" : "active";
-    if (strcmp(state, want) != 0) {
-        const char *p[2] = {req->params[0], want};
-        PGresult *res = db_exec(conn,
-                                "UPDATE accounts SET state = $2, failed_logins = CASE WHEN $2 = "
-                                "'active' THEN 0 ELSE failed_logins END, locked_until = CASE WHEN "
-                                "$2 = 'active' THEN NULL ELSE locked_until END, version = version "
-                                "+ 1, updated_at = now() WHERE id = $1::uuid",
-                                2, p, &err);
-        PQclear(res);
-        cJSON *extra = cJSON_CreateObject();
-        if (reason)
-            cJSON_AddStringToObject(extra, "reason", reason);
-        if (res == NULL ||
-            acc_event(conn, actor_of(req), req->params[0],
-                      disable ? "account.disabled" : "account.enabled", extra, &err) < 0 ||
-            (disable &&
-             acc_revoke(st, conn, actor_of(req), req->params[0], "disabled", &err) < 0)) {
-            service_db_problem(resp, &err);
-            goto end;
-        }
-    }
-    commit = reply_account(conn, req->params[0], 200, resp) == 0;
-end:
-    service_tx_end(ctx, conn, commit, resp);
+    const char *p[8] = {req->params[0], disable ? "disabled" : "active", reason};
+    change_command(ctx, req, resp, disable ? "account.disabled" : "account.enabled",
+                   "SELECT (c.o_result).*, c.o_revoked FROM account_set_state($1, $2, $3, $4, "
+                   "$5::bigint, $6::jsonb, $7::jsonb, $8) c",
+                   8, p);
     cJSON_Delete(body);
 }
 
@@ -685,43 +542,41 @@ void accounts_enable(http_req *req, http_resp *resp, void *ctx)
     set_state(req, resp, ctx, 0);
 }
 
-/* accounts_grants_add - POST /v1/accounts/{id}/grants {role, regions?, unit?, notable_id?} */
+/* accounts_grants_add - POST /v1/accounts/{id}/grants {role, regions?, unit?, notable_id?}:
+   one command (account_grant_add) */
 void accounts_grants_add(http_req *req, http_resp *resp, void *ctx)
 {
-    char state[16];
+    char id[37], event_id[37];
+    acc_grant g;
     if (account_id_arg(req, resp) < 0)
         return;
     cJSON *body = http_parse_json(req, resp);
     if (body == NULL)
         return;
-    PGconn *conn = change_begin(ctx, req->params[0], state, resp);
-    if (conn == NULL) {
+    if (acc_grant_check(body, "", &g, resp) < 0) {
         cJSON_Delete(body);
         return;
     }
-    int commit = 0;
-    cJSON *made = NULL;
-    if (strcmp(state, "active") != 0) {
-        http_problem(resp, 409, "conflict", "Account disabled", NULL,
-                     "a disabled account takes no grant; enable it first");
-    } else if (grant_insert(conn, actor_of(req), req->params[0], body, "", &made, resp) == 0) {
-        char loc[200];
-        const char *gid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(made, "id"));
-        snprintf(loc, sizeof(loc), "/v1/accounts/%s/grants/%s", req->params[0], gid ? gid : "");
-        http_reply_json(resp, 201, made);
-        snprintf(resp->location, sizeof(resp->location), "%s", loc);
-        commit = 1;
-    }
-    service_tx_end(ctx, conn, commit, resp);
+    crypto_uuid_v7(id);
+    char *envelope = event_envelope_text("accounts", "grant.added", req->params[0], event_id);
+    const char *p[10] = {req->params[0], id,    g.role,        g.regions, g.unit,
+                         g.notable,      g.key, actor_of(req), envelope,  ACCOUNTS_TOPIC};
+    if (envelope)
+        service_command_run(ctx, resp,
+                            "SELECT * FROM account_grant_add($1, $2::uuid, $3, $4::text[], $5, "
+                            "$6, $7, $8, $9::jsonb, $10)",
+                            10, p);
+    else
+        http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
+    free(envelope);
+    acc_grant_free(&g);
     cJSON_Delete(body);
 }
 
-/* accounts_grants_remove - DELETE /v1/accounts/{id}/grants/{gid}: revokes the account's tokens */
+/* accounts_grants_remove - DELETE /v1/accounts/{id}/grants/{gid}: revokes the account's tokens;
+   one command (account_grant_remove) */
 void accounts_grants_remove(http_req *req, http_resp *resp, void *ctx)
 {
-    acc_state *st = ((service_ctx *)ctx)->state;
-    char state[16];
-    db_err err;
     if (account_id_arg(req, resp) < 0)
         return;
     if (!crypto_uuid_valid(req->params[1])) {
@@ -729,37 +584,11 @@ void accounts_grants_remove(http_req *req, http_resp *resp, void *ctx)
                      req->params[1]);
         return;
     }
-    PGconn *conn = change_begin(ctx, req->params[0], state, resp);
-    if (conn == NULL)
-        return;
-    int commit = 0;
-    const char *p[2] = {req->params[0], req->params[1]};
-    PGresult *res = db_exec(conn,
-                            "DELETE FROM grants WHERE account_id = $1::uuid AND id = $2::uuid "
-                            "RETURNING grant_json(grants)::text",
-                            2, p, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        goto end;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        http_problem(resp, 404, "not-found", "No such grant", NULL, "the account holds no grant %s",
-                     req->params[1]);
-        goto end;
-    }
-    cJSON *extra = cJSON_CreateObject();
-    cJSON_AddItemToObject(extra, "grant", cJSON_Parse(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    if (acc_event(conn, actor_of(req), req->params[0], "grant.removed", extra, &err) < 0 ||
-        acc_revoke(st, conn, actor_of(req), req->params[0], "grant_removed", &err) < 0) {
-        service_db_problem(resp, &err);
-        goto end;
-    }
-    http_reply_raw(resp, 204, "application/json", "", 0);
-    commit = 1;
-end:
-    service_tx_end(ctx, conn, commit, resp);
+    const char *p[7] = {req->params[0], req->params[1]};
+    change_command(ctx, req, resp, "grant.removed",
+                   "SELECT (c.o_result).*, c.o_revoked FROM account_grant_remove($1, $2, $3, "
+                   "$4::bigint, $5::jsonb, $6::jsonb, $7) c",
+                   7, p);
 }
 
 /* accounts_audit - GET /v1/accounts/{id}/audit?cursor=&limit=: newest first */

@@ -83,7 +83,8 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, char **f, i
         cJSON_AddStringToObject(g, "notable_id", COL(COL_NOTABLE));
 #undef COL
     int rc = CSVIMPORT_INVALID;
-    char phone[12], *key = NULL;
+    char phone[12];
+    acc_grant ag = {0};
     const char *raw = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "phone"));
     db_err err;
     if (raw == NULL || cnid_phone_normalise(raw, phone) < 0) {
@@ -108,11 +109,12 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, char **f, i
                                                                : CSVIMPORT_INVALID;
         goto out;
     }
-    if (acc_grant_check(conn, g, "/grants/0", &key, row) < 0) {
+    if (acc_grant_check(g, "/grants/0", &ag, row) < 0 ||
+        acc_grant_known(conn, &ag, "/grants/0", row) < 0) {
         rc = row->status == 503 ? CSVIMPORT_FAILED : CSVIMPORT_INVALID;
         goto out;
     }
-    const char *pk[2] = {account, key};
+    const char *pk[2] = {account, ag.key};
     res = db_exec(conn, "SELECT 1 FROM grants WHERE account_id = $1::uuid AND grant_key = $2", 2,
                   pk, &err);
     if (res == NULL) {
@@ -128,7 +130,7 @@ static int import_row(PGconn *conn, http_req *req, service_ctx *ctx, char **f, i
     }
     PQclear(res);
 out:
-    free(key);
+    acc_grant_free(&ag);
     cJSON_Delete(body);
     return rc;
 }

@@ -592,6 +592,164 @@ def test_admin_api(c):
         c.check(True, "the audit is append-only (an UPDATE is refused)")
 
 
+def account_rows(aid):
+    """An account's audit rows, outbox rows, version and grants, counted."""
+    return psql("SELECT (SELECT count(*) FROM accounts.audit WHERE account_id = '%s'), "
+                "(SELECT count(*) FROM accounts.outbox WHERE key = '%s'), "
+                "(SELECT version FROM accounts.accounts WHERE id = '%s'), "
+                "(SELECT count(*) FROM accounts.grants WHERE account_id = '%s')"
+                % (aid, aid, aid, aid))[0]
+
+
+def problem_of(r):
+    """A problem answer's status, type slug, title, pointer and detail."""
+    j = r.json if isinstance(r.json, dict) else {}
+    return (r.status, j.get("type", "").rsplit("/", 1)[-1], j.get("title"), j.get("pointer"),
+            j.get("detail"))
+
+
+def test_admin_commands(c):
+    """Each change of an account is one command: a refused one writes nothing
+    and answers its exact problem; a rename keeps the account's sessions; a
+    grant's removal refuses its tokens at once; the events and audit rows."""
+    phone, acct = new_account(c, "命令员", [{"role": "planner"}])
+    phone2, other = new_account(c, "另一员", [{"role": "planner"}])
+    aid, none = acct["id"], "01900000-0000-7000-8000-000000000000"
+    grants = "/v1/accounts/%s/grants" % aid
+    before = account_rows(aid)
+    refused = [
+        ("a phone another account has", "PATCH", "/v1/accounts/" + aid, {"phone": phone2},
+         (409, "duplicate", "Phone already has an account", "/phone",
+          "another account has this phone")),
+        ("an unknown region", "POST", grants,
+         {"role": "supervisor", "regions": ["330482000000", "330482999201"]},
+         (422, "validation", "Unknown region", "/regions/1",
+          "region 330482999201 is not a known region")),
+        ("a supervisor's village", "POST", grants,
+         {"role": "supervisor", "regions": ["330482105204"]},
+         (422, "validation", "A village", "/regions/0",
+          "a supervisor's regions are towns, counties or a side; 330482105204 is a village")),
+        ("a coordinator's county", "POST", grants,
+         {"role": "coordinator", "regions": ["330482000000"]},
+         (422, "validation", "Not a village", "/regions/0",
+          "a coordinator's regions are villages; 330482000000 is a county")),
+        ("an unknown unit", "POST", grants, {"role": "handler", "unit": "nope"},
+         (422, "validation", "Unknown unit", "/unit", "nope is not a known handling unit")),
+        ("an unknown notable", "POST", grants, {"role": "notable", "notable_id": "nope"},
+         (422, "validation", "Unknown notable", "/notable_id", "nope is not a known notable")),
+        ("a grant held", "POST", grants, {"role": "planner"},
+         (409, "duplicate", "Grant already held", "", "the account already holds this grant")),
+        ("a grant not held", "DELETE", "%s/%s" % (grants, none), None,
+         (404, "not-found", "No such grant", None, "the account holds no grant " + none)),
+        ("no such account", "PATCH", "/v1/accounts/" + none, {"name": "x"},
+         (404, "not-found", "No such account", None, "no account " + none)),
+        ("no such account's grant", "POST", "/v1/accounts/%s/grants" % none, {"role": "planner"},
+         (404, "not-found", "No such account", None, "no account " + none)),
+    ]
+    for what, method, path, body, want in refused:
+        c.eq(problem_of(admin(method, path, body)), want, "refused: " + what)
+    c.eq(account_rows(aid), before,
+         "the refused changes wrote no audit row, no event, no grant, and left the version")
+    oid = other["id"]
+    c.eq(admin("POST", "/v1/accounts/%s/disable" % oid).json["state"], "disabled", "disabled")
+    ob = account_rows(oid)
+    c.eq(problem_of(admin("POST", "/v1/accounts/%s/grants" % oid, {"role": "admin"})),
+         (409, "conflict", "Account disabled", None,
+          "a disabled account takes no grant; enable it first"), "refused: a disabled account's grant")
+    c.eq(admin("POST", "/v1/accounts/%s/disable" % oid).json["version"], other["version"] + 1,
+         "disabling a disabled account changes nothing")
+    c.eq(account_rows(oid), ob, "nor did the grant refused to a disabled account write anything")
+    s = signin(c, phone)
+    if not s:
+        return
+    upd = admin("PATCH", "/v1/accounts/" + aid, {"name": "命令员甲"})
+    c.eq((upd.status, upd.json["name"], upd.json["version"]), (200, "命令员甲", acct["version"] + 1),
+         "renamed, its version one more")
+    c.eq(http("GET", ACC + "/v1/me", tok=s["access_token"]).status, 200,
+         "a rename revokes nothing: the session's token is still accepted")
+    add = admin("POST", grants, {"role": "coordinator", "regions": ["330482105204"]})
+    c.eq((add.status, add.headers.get("Location")),
+         (201, "/v1/accounts/%s/grants/%s" % (aid, (add.json or {}).get("id"))),
+         "a grant added, with its Location")
+    rm = admin("DELETE", "%s/%s" % (grants, s["grant"]["id"]))
+    c.eq((rm.status, rm.raw), (204, ""), "the session's grant removed: 204, no body")
+    c.eq(http("GET", ACC + "/v1/me", tok=s["access_token"]).status, 401,
+         "its token is refused by the accounts service at once")
+    c.check(refused_within(s["access_token"], "registry", 5),
+            "and by another service within 5 s")
+    c.eq(http("POST", ACC + "/v1/token", {"refresh_token": s["refresh_token"]}).status, 401,
+         "its refresh token is revoked")
+    audit = [r[0] for r in psql("SELECT action FROM accounts.audit WHERE account_id = '%s' AND "
+                                "action NOT LIKE 'session.%%' ORDER BY id" % aid)]
+    c.eq(audit, ["account.created", "grant.added", "account.updated", "grant.added",
+                 "grant.removed", "account.revoked"], "the audit rows, in order")
+    ev = [json.loads(r[0]) for r in psql("SELECT payload FROM accounts.outbox WHERE key = '%s' "
+                                         "ORDER BY id" % aid)]
+    c.eq([e["type"] for e in ev], ["account.created", "grant.added", "account.updated",
+                                   "grant.added", "grant.removed", "account.revoked"],
+         "the events, in order (no session's)")
+    if len(ev) == 6:
+        u, added, removed, rev = ev[2]["data"], ev[3]["data"], ev[4]["data"], ev[5]["data"]
+        c.eq((u["change"], u["actor"], u["phone"], u["version"]),
+             ({"name": "命令员甲", "phone_changed": False}, "accounts-test-admin",
+              phone[:3] + "****" + phone[-4:], acct["version"] + 1),
+             "account.updated: the change, the actor, the phone masked, the new version")
+        c.eq(added["change"]["grant"]["id"], add.json["id"], "grant.added names the grant")
+        c.eq(removed["change"]["grant"]["id"], s["grant"]["id"], "grant.removed names the grant")
+        c.eq((rev["account_id"], rev["reason"]), (aid, "grant_removed"),
+             "account.revoked names the account and why")
+        c.eq(psql("SELECT revoked_before FROM accounts.accounts WHERE id = '%s'" % aid),
+             [[str(rev["revoked_before"])]], "at the time the account's row holds")
+
+
+def test_account_create_command(c):
+    """An account's creation is one command: a refused one writes nothing and
+    leaves its key unclaimed; a replay answers the first answer; the events
+    come in order."""
+    phone = "1993%07d" % (int(time.time() * 1000) % 10000000)
+    key = unique("create")
+    rows = ("SELECT (SELECT count(*) FROM accounts.accounts WHERE phone = '%s'), "
+            "(SELECT count(*) FROM accounts.idempotency_keys WHERE key = '%s')" % (phone, key))
+    grants = [{"role": "planner"}, {"role": "supervisor", "regions": ["330482999201"]}]
+    r = admin("POST", "/v1/accounts", {"name": "建号员", "phone": phone, "grants": grants},
+              headers={"Idempotency-Key": key})
+    c.eq(problem_of(r), (422, "validation", "Unknown region", "/grants/1/regions/0",
+                         "region 330482999201 is not a known region"),
+         "refused: the second grant's unknown region")
+    r = admin("POST", "/v1/accounts", {"name": "建号员", "phone": phone,
+                                       "grants": [{"role": "planner"}, {"role": "planner"}]},
+              headers={"Idempotency-Key": key})
+    c.eq(problem_of(r), (409, "duplicate", "Grant already held", "/grants/1",
+                         "the account already holds this grant"), "refused: a grant given twice")
+    c.eq(psql(rows), [["0", "0"]], "the refused creations wrote no account and claimed no key")
+    body = {"name": "建号员", "phone": phone,
+            "grants": [{"role": "planner"}, {"role": "coordinator", "regions": ["330482105204"]}]}
+    first = admin("POST", "/v1/accounts", body, headers={"Idempotency-Key": key})
+    aid = (first.json or {}).get("id")
+    c.eq((first.status, first.headers.get("Location")), (201, "/v1/accounts/%s" % aid),
+         "created with the key once its first requests were refused")
+    if first.status != 201:
+        return
+    again = admin("POST", "/v1/accounts", body, headers={"Idempotency-Key": key})
+    c.eq((again.status, again.raw), (201, first.raw), "a replay answers the first answer")
+    other = admin("POST", "/v1/accounts", dict(body, name="别人"), headers={"Idempotency-Key": key})
+    c.eq(problem_of(other)[:3], (422, "idempotency-key-reused", "Idempotency-Key reused"),
+         "the key with another body is refused")
+    dup = admin("POST", "/v1/accounts", dict(body, name="重号"),
+                headers={"Idempotency-Key": unique("dup")})
+    c.eq(problem_of(dup), (409, "duplicate", "Phone already has an account", "/phone",
+                           "the phone belongs to account %s" % aid), "a phone with an account")
+    c.eq(psql(rows), [["1", "1"]], "one account, one key")
+    ev = [json.loads(r[0]) for r in psql("SELECT payload FROM accounts.outbox WHERE key = '%s' "
+                                         "ORDER BY id" % aid)]
+    c.eq([(e["type"], len(e["data"]["grants"]), "change" in e["data"]) for e in ev],
+         [("account.created", 0, False), ("grant.added", 1, True), ("grant.added", 2, True)],
+         "account.created without grants, then each grant.added with the grants so far")
+    c.eq([r[0] for r in psql("SELECT action || ' ' || detail::text FROM accounts.audit WHERE "
+                             "account_id = '%s' ORDER BY id LIMIT 1" % aid)],
+         ["account.created {}"], "the creation's audit row")
+
+
 def test_create_admin(c):
     phone = "1997%07d" % (int(time.time()) % 10000000)
     out = stack("create-admin", phone, "新管理员")
@@ -672,4 +830,6 @@ if __name__ == "__main__":
                   test_codes_not_held_by_quiet_hours, test_codes_tell_nothing,
                   test_password_signin_and_lockout, test_refresh_rotation_and_reuse,
                   test_disable_refused_everywhere, test_key_rotation_under_load,
-                  test_second_issuer, test_admin_api, test_create_admin, test_import, test_no_secret_anywhere])
+                  test_second_issuer, test_admin_api, test_admin_commands,
+                  test_account_create_command, test_create_admin,
+                  test_import, test_no_secret_anywhere])

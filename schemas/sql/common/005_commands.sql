@@ -1,7 +1,7 @@
 -- common 005: what a command function needs to answer a creating request in
 -- one statement, one round trip (core/service.h service_create_one): its
--- result, the problems it may answer, and the Idempotency-Key protocol of
--- core/idem.c in SQL. A command function checks, writes its rows and its
+-- result, the problems it may answer, and the Idempotency-Key protocol in
+-- SQL. A command function checks, writes its rows and its
 -- outbox row, records the key's answer and returns a command_result; called
 -- alone in autocommit, it is one transaction: whatever it raises rolls back
 -- everything, and what it returns is committed before the answer leaves.
