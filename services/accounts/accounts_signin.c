@@ -702,45 +702,21 @@ out:
     cJSON_Delete(body);
 }
 
-/* accounts_signout - POST /v1/signout {refresh_token}: the session's family ends (204) */
+/* accounts_signout - POST /v1/signout {refresh_token}: the session's family ends (204), in
+   one statement (session_end in the schema) */
 void accounts_signout(http_req *req, http_resp *resp, void *ctx)
 {
     const char *token = NULL;
     char hash[65];
-    db_err err;
     cJSON *body = http_parse_json(req, resp);
     if (body == NULL)
         return;
-    if (http_field_string(body, "refresh_token", 1, 1, 100, &token, resp) < 0) {
-        cJSON_Delete(body);
-        return;
+    if (http_field_string(body, "refresh_token", 1, 1, 100, &token, resp) == 0) {
+        acc_refresh_hash(token, hash);
+        const char *p[1] = {hash};
+        service_command_run(ctx, resp, "SELECT * FROM session_end($1)", 1, p);
     }
-    acc_refresh_hash(token, hash);
     cJSON_Delete(body);
-    PGconn *conn = service_tx_begin(ctx, resp);
-    if (conn == NULL)
-        return;
-    const char *ph[1] = {hash};
-    PGresult *res = db_exec(conn,
-                            "UPDATE refresh_tokens SET revoked_at = now() WHERE family = (SELECT "
-                            "family FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS "
-                            "NULL RETURNING account_id::text",
-                            1, ph, &err);
-    if (res == NULL) {
-        service_db_problem(resp, &err);
-        service_tx_end(ctx, conn, 0, NULL);
-        return;
-    }
-    if (PQntuples(res) > 0 && acc_event(conn, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0),
-                                        "session.ended", NULL, &err) < 0) {
-        PQclear(res);
-        service_db_problem(resp, &err);
-        service_tx_end(ctx, conn, 0, NULL);
-        return;
-    }
-    PQclear(res);
-    http_reply_raw(resp, 204, "application/json", "", 0);
-    service_tx_end(ctx, conn, 1, resp);
 }
 
 /* accounts_me - GET /v1/me: the caller's account, active grant and grants */

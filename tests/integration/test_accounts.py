@@ -351,8 +351,16 @@ def test_refresh_rotation_and_reuse(c):
          "an unknown refresh token: 401")
     so = http("POST", ACC + "/v1/signin/password", {"phone": "13905738002",
                                                     "password": "Shantang-demo-2026"}).json
+    ended = ("SELECT count(*) FROM accounts.audit WHERE action = 'session.ended' AND account_id = "
+             "(SELECT id FROM accounts.accounts WHERE phone = '13905738002')")
+    before = int(psql(ended)[0][0])
     c.eq(http("POST", ACC + "/v1/signout", {"refresh_token": so["refresh_token"]}).status, 204,
          "sign-out")
+    c.eq(http("POST", ACC + "/v1/signout", {"refresh_token": so["refresh_token"]}).status, 204,
+         "a second sign-out of the same session answers the same")
+    c.eq(http("POST", ACC + "/v1/signout", {"refresh_token": "not-a-token"}).status, 204,
+         "a sign-out with an unknown token tells nothing")
+    c.eq(int(psql(ended)[0][0]), before + 1, "one session.ended audited, for the session ended")
     c.eq(http("POST", ACC + "/v1/token", {"refresh_token": so["refresh_token"]}).status, 401,
          "a signed-out session does not refresh")
     fam = psql("SELECT count(*) FILTER (WHERE revoked_at IS NOT NULL), count(*) FROM "
