@@ -36,13 +36,12 @@ cJSON *event_new(const char *service, const char *type, const char *subject, cJS
     return ev;
 }
 
-char *event_envelope_text(const char *service, const char *type, const char *subject, char id[37])
+char *event_envelope_text(const char *service, const char *type, const char *subject)
 {
     cJSON *ev = event_new(service, type, subject, cJSON_CreateObject());
     if (ev == NULL)
         return NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(ev, "data");
-    snprintf(id, 37, "%s", event_id(ev));
     char *text = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
     return text;

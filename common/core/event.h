@@ -25,10 +25,10 @@ cJSON *event_new(const char *service, const char *type, const char *subject, cJS
 /*
  * event_envelope_text - a new envelope without its data, as JSON text
  * (malloc'd; NULL when out of memory): for a command function that adds the
- * data it computes (common 005, core/service.h service_create_one). id gets
- * the event's id (37 bytes).
+ * data it computes (common 005, core/service.h service_create_one); its id
+ * is the envelope's own.
  */
-char *event_envelope_text(const char *service, const char *type, const char *subject, char id[37]);
+char *event_envelope_text(const char *service, const char *type, const char *subject);
 
 /*
  * event_validate - 0 if ev is a well-formed CloudEvents 1.0 JSON envelope

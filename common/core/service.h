@@ -160,11 +160,11 @@ int service_create_one(service_ctx *ctx, http_req *req, http_resp *resp, const c
                        const char *const *params);
 
 /*
- * service_command_run - run the command statement sql with its n params (the
- * Idempotency-Key's four among them, as service_key_params gives them) as
- * service_create_one does, for a handler that made them itself: a
- * transition, which reads first and may run its command again. Returns the
- * status answered.
+ * service_command_run - run the command statement sql with its n params as
+ * service_create_one does, for a command without a key (a change: PATCH,
+ * a status, a verdict) or whose handler made the key's four itself
+ * (service_key_params): a transition, which reads first and may run its
+ * command again. Returns the status answered.
  */
 int service_command_run(service_ctx *ctx, http_resp *resp, const char *sql, int n,
                         const char *const *params);

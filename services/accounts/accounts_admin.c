@@ -51,9 +51,8 @@ static int out_of_memory(db_err *err)
 int acc_event(PGconn *conn, const char *actor, const char *account, const char *type, cJSON *extra,
               db_err *err)
 {
-    char id[37];
     char *detail = extra ? cJSON_PrintUnformatted(extra) : NULL;
-    char *envelope = event_envelope_text("accounts", type, account, id);
+    char *envelope = event_envelope_text("accounts", type, account);
     const char *p[5] = {actor, account, detail, envelope, ACCOUNTS_TOPIC};
     int rc = envelope && (detail || !extra)
                  ? db_run(conn, "SELECT account_event($1, $2, $3::jsonb, $4::jsonb, $5)", 5, p, err)
@@ -67,10 +66,9 @@ int acc_event(PGconn *conn, const char *actor, const char *account, const char *
 /* revoke_envelope - the envelope of account.revoked and its time (now + 1 s) into before */
 static char *revoke_envelope(const char *account, char before[24], long *b)
 {
-    char id[37];
     *b = (long)time(NULL) + 1;
     snprintf(before, 24, "%ld", *b);
-    return event_envelope_text("accounts", "account.revoked", account, id);
+    return event_envelope_text("accounts", "account.revoked", account);
 }
 
 /* acc_revoke - end every session and refuse every access token of account issued until now */
@@ -262,8 +260,8 @@ static void create_args_free(create_args *a)
    envelope, as account_create takes it; NULL when out of memory */
 static cJSON *grant_entry(const acc_grant *g, const char *account, const char *pointer)
 {
-    char id[37], event_id[37];
-    char *envelope = event_envelope_text("accounts", "grant.added", account, event_id);
+    char id[37];
+    char *envelope = event_envelope_text("accounts", "grant.added", account);
     cJSON *e = cJSON_CreateObject(), *ev = envelope ? cJSON_Parse(envelope) : NULL;
     free(envelope);
     if (e == NULL || ev == NULL) {
@@ -293,7 +291,6 @@ static cJSON *grant_entry(const acc_grant *g, const char *account, const char *p
 static int create_args_make(const cJSON *body, acc_state *st, create_args *a, http_resp *resp)
 {
     const char *raw = NULL, *password = NULL;
-    char eid[37];
     const cJSON *grants = cJSON_GetObjectItemCaseSensitive(body, "grants"), *g;
     memset(a, 0, sizeof(*a));
     if (http_field_string(body, "name", 1, 1, 50, &a->name, resp) < 0 ||
@@ -337,7 +334,7 @@ static int create_args_make(const cJSON *body, acc_state *st, create_args *a, ht
     }
     a->grants = oom ? NULL : cJSON_PrintUnformatted(list);
     cJSON_Delete(list);
-    a->event = event_envelope_text("accounts", "account.created", a->id, eid);
+    a->event = event_envelope_text("accounts", "account.created", a->id);
     if (password && a->grants && a->event) {
         acc_argon_enter(st);
         a->hash = acc_password_hash(password, st->argon_t, st->argon_m, st->argon_p);
@@ -465,10 +462,10 @@ void accounts_get(http_req *req, http_resp *resp, void *ctx)
 static void change_command(service_ctx *ctx, const http_req *req, http_resp *resp, const char *type,
                            const char *sql, int n, const char **params)
 {
-    char before[24], revoked[8], id[37];
+    char before[24], revoked[8];
     long b;
     const char *account = req->params[0];
-    char *event = event_envelope_text("accounts", type, account, id);
+    char *event = event_envelope_text("accounts", type, account);
     char *revoke = revoke_envelope(account, before, &b);
     if (event && revoke) {
         const char **out = params + n - 5;
@@ -546,7 +543,7 @@ void accounts_enable(http_req *req, http_resp *resp, void *ctx)
    one command (account_grant_add) */
 void accounts_grants_add(http_req *req, http_resp *resp, void *ctx)
 {
-    char id[37], event_id[37];
+    char id[37];
     acc_grant g;
     if (account_id_arg(req, resp) < 0)
         return;
@@ -558,7 +555,7 @@ void accounts_grants_add(http_req *req, http_resp *resp, void *ctx)
         return;
     }
     crypto_uuid_v7(id);
-    char *envelope = event_envelope_text("accounts", "grant.added", req->params[0], event_id);
+    char *envelope = event_envelope_text("accounts", "grant.added", req->params[0]);
     const char *p[10] = {req->params[0], id,    g.role,        g.regions, g.unit,
                          g.notable,      g.key, actor_of(req), envelope,  ACCOUNTS_TOPIC};
     if (envelope)

@@ -66,14 +66,14 @@ static void enrollment_register(service_ctx *ctx, http_req *req, http_resp *resp
                                 enrollment_input *in)
 {
     const char *hid = req->params[0];
-    char wage[24], area[24], rent[24], term[24], event_id[37], scope[AUTH_SCOPE_ARRAY_LEN];
+    char wage[24], area[24], rent[24], term[24], scope[AUTH_SCOPE_ARRAY_LEN];
     snprintf(wage, sizeof(wage), "%lld", in->wage);
     snprintf(area, sizeof(area), "%lld", in->area);
     snprintf(rent, sizeof(rent), "%lld", in->rent);
     snprintf(term, sizeof(term), "%lld", in->term);
     crypto_uuid_v7(in->id);
     int64_t age = crypto_uuid_v7_age_ms(in->project_id, time_now_ms());
-    char *envelope = event_envelope_text("enrollment", "enrollment.started", hid, event_id);
+    char *envelope = event_envelope_text("enrollment", "enrollment.started", hid);
     if (envelope == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return;
@@ -178,7 +178,7 @@ void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx)
 {
     const char *end_date = NULL, *reason = NULL;
     const char *hid = req->params[0], *eid = req->params[1];
-    char event_id[37], scope[AUTH_SCOPE_ARRAY_LEN];
+    char scope[AUTH_SCOPE_ARRAY_LEN];
     if (!crypto_uuid_valid(hid) || !crypto_uuid_valid(eid)) {
         http_problem(resp, 404, "not-found", "Not found", NULL, "no such enrollment");
         return;
@@ -188,7 +188,7 @@ void enrollment_enrollments_end(http_req *req, http_resp *resp, void *ctx)
         return;
     if (http_field_date(body, "end_date", 1, &end_date, resp) == 0 &&
         http_field_text(body, "reason", 1, 1, 500, &reason, resp) == 0) {
-        char *envelope = event_envelope_text("enrollment", "enrollment.ended", hid, event_id);
+        char *envelope = event_envelope_text("enrollment", "enrollment.ended", hid);
         const char *params[7] = {eid,
                                  hid,
                                  end_date,

@@ -198,11 +198,11 @@ void enrollment_household_columns(const household_input *in, char num[3][24],
 static void household_register(service_ctx *ctx, http_req *req, http_resp *resp,
                                household_input *in)
 {
-    char num[3][24], event_id[37];
+    char num[3][24];
     const char *params[ENROLLMENT_HOUSEHOLD_COLS + 5];
     crypto_uuid_v7(in->hid);
     char *people = members_json(in);
-    char *envelope = event_envelope_text("enrollment", "household.registered", in->hid, event_id);
+    char *envelope = event_envelope_text("enrollment", "household.registered", in->hid);
     if (people == NULL || envelope == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
     } else {
@@ -254,8 +254,8 @@ static void household_update(service_ctx *ctx, http_req *req, http_resp *resp,
                              const char *const cols[6])
 {
     const char *hid = req->params[0];
-    char event_id[37], scope[AUTH_SCOPE_ARRAY_LEN];
-    char *envelope = event_envelope_text("enrollment", "household.updated", hid, event_id);
+    char scope[AUTH_SCOPE_ARRAY_LEN];
+    char *envelope = event_envelope_text("enrollment", "household.updated", hid);
     if (envelope == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return;

@@ -130,8 +130,7 @@ static PGresult *move_batch(PGconn *conn, http_req *req, service_ctx *ctx, void 
 {
     (void)ctx;
     (void)arg;
-    char event_id[37];
-    char *envelope = event_envelope_text("enrollment", "household.registered", "", event_id);
+    char *envelope = event_envelope_text("enrollment", "household.registered", "");
     if (envelope == NULL) {
         snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", "");
         snprintf(err->msg, sizeof(err->msg), "out of memory");

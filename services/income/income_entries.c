@@ -149,13 +149,13 @@ static int entry_fields(const cJSON *obj, const entry_batch *b, entry_input *in,
  */
 static int entry_command(const entry_input *in, cJSON *arr)
 {
-    char id[37], event_id[37], amount[24];
+    char id[37], amount[24];
     cJSON *o = cJSON_CreateObject();
     if (o == NULL || !cJSON_AddItemToArray(arr, o))
         return -1;
     crypto_uuid_v7(id);
-    char *envelope = event_envelope_text(
-        "income", in->reverses ? "income.reversed" : "income.recorded", id, event_id);
+    char *envelope =
+        event_envelope_text("income", in->reverses ? "income.reversed" : "income.recorded", id);
     if (envelope == NULL || cJSON_AddRawToObject(o, "event", envelope) == NULL) {
         free(envelope);
         return -1;

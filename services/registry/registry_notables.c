@@ -61,9 +61,8 @@ void registry_notables_create(http_req *req, http_resp *resp, void *ctx)
                      "a region code is 12 digits");
         goto out;
     }
-    char event_id[37];
     crypto_uuid_v7(in.id);
-    char *envelope = event_envelope_text("registry", "notable.registered", in.id, event_id);
+    char *envelope = event_envelope_text("registry", "notable.registered", in.id);
     if (envelope == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         goto out;

@@ -141,11 +141,11 @@ void registry_projects_create(http_req *req, http_resp *resp, void *ctx)
         goto out;
     }
     /* one statement: the checks that need the registry, the rows, the event, the key */
-    char inv[24], rev[24], event_id_buf[37];
+    char inv[24], rev[24];
     crypto_uuid_v7(in.id);
     snprintf(inv, sizeof(inv), "%lld", in.investment);
     snprintf(rev, sizeof(rev), "%lld", in.revenue);
-    char *envelope = event_envelope_text("registry", "project.registered", in.id, event_id_buf);
+    char *envelope = event_envelope_text("registry", "project.registered", in.id);
     if (envelope == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         goto out;
@@ -265,11 +265,10 @@ void registry_projects_get(http_req *req, http_resp *resp, void *ctx)
 static int change_params(const http_req *req, const char *id, const char *type, char *if_match,
                          char **envelope, http_resp *resp, const char *out[5])
 {
-    char event_id[37];
     const char *h = http_header(req, "If-Match");
     if (h)
         snprintf(if_match, 24, "%ld", strtol(h + (*h == '"'), NULL, 10));
-    if ((*envelope = event_envelope_text("registry", type, id, event_id)) == NULL) {
+    if ((*envelope = event_envelope_text("registry", type, id)) == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         return -1;
     }

@@ -31,8 +31,7 @@
 int suggestion_publish(PGconn *conn, const char *type, const char *id, const cJSON *extra,
                        db_err *err)
 {
-    char event_id[37];
-    char *envelope = event_envelope_text("suggestion", type, id, event_id);
+    char *envelope = event_envelope_text("suggestion", type, id);
     char *data = extra ? cJSON_PrintUnformatted(extra) : NULL;
     if (envelope == NULL || (extra && data == NULL)) {
         free(envelope);
@@ -98,10 +97,9 @@ static int villages_check(const cJSON *body, suggestion_input *in, http_resp *re
 static int submit_params(const http_req *req, suggestion_input *in, char **envelope,
                          const char *params[SUBMIT_NPARAMS])
 {
-    char event_id[37];
     if (in->id[0] == '\0')
         crypto_uuid_v7(in->id);
-    *envelope = event_envelope_text("suggestion", "suggestion.submitted", in->id, event_id);
+    *envelope = event_envelope_text("suggestion", "suggestion.submitted", in->id);
     const char *p[SUBMIT_NPARAMS] = {in->id,       in->title,      in->text,        in->category,
                                      in->villages, in->project_id, req->auth.sub,   in->attachments,
                                      in->now,      *envelope,      SUGGESTION_TOPIC};

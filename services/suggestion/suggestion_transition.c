@@ -445,8 +445,7 @@ static void forget(transition *t)
 static int apply(service_ctx *ctx, PGconn *conn, transition *t, const http_req *req,
                  const char *const key[4], http_resp *resp)
 {
-    char event_id[37];
-    char *envelope = event_envelope_text("suggestion", t->event, t->id, event_id);
+    char *envelope = event_envelope_text("suggestion", t->event, t->id);
     char *details = cJSON_PrintUnformatted(t->details), *extra = cJSON_PrintUnformatted(t->extra);
     int status = 500;
     if (envelope == NULL || details == NULL || extra == NULL) {

@@ -44,9 +44,8 @@ void suggestion_units_create(http_req *req, http_resp *resp, void *ctx)
                      "region_code is 12 digits");
         goto out;
     }
-    char event_id[37];
     /* the accounts service learns units from this event (handler grants name one) */
-    char *envelope = event_envelope_text("suggestion", "unit.registered", in.id, event_id);
+    char *envelope = event_envelope_text("suggestion", "unit.registered", in.id);
     if (envelope == NULL) {
         http_problem(resp, 503, "unavailable", "Out of memory", NULL, "try again shortly");
         goto out;
